@@ -1,0 +1,61 @@
+# Two commands do all the setup on a fresh machine (Python, pip and npm only):
+#   make run    install, migrate, load the demo plant, serve on http://127.0.0.1:8000
+#   make test   install and run the test suite (slow fault/simulation tests too when CI=true or SLOW=1)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+ifneq ($(CI)$(SLOW),)
+SLOW_FLAG := --run-slow
+endif
+
+.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+static: $(VENV)/.installed
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+migrate: $(VENV)/.installed
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo
+	$(PY) manage.py ensure_demo_user
+
+run: demo static
+	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, dashboard: /ui/fleet, API docs: /docs)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(SLOW_FLAG) $(PYTEST_ARGS)
+
+test-quick: $(VENV)/.installed-dev
+	$(PY) -m pytest -x -q $(PYTEST_ARGS)
+
+worker: $(VENV)/.installed
+	$(VENV)/bin/celery -A enms worker --loglevel=INFO --concurrency=2
+
+beat: $(VENV)/.installed
+	$(VENV)/bin/celery -A enms beat --loglevel=INFO
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var node_modules

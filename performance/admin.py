@@ -1,0 +1,175 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import render
+
+from .errors import Conflict
+from .models import (
+    ActiveABTest,
+    LatestModelPerformance,
+    ModelABTest,
+    ModelAlert,
+    ModelPerformanceMetric,
+    ModelTrainingHistory,
+    UnresolvedModelAlert,
+)
+from .services.abtests import abtest_start
+from .services.alerts import alert_resolve, alerts_resolve
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ModelPerformanceMetric)
+class ModelPerformanceMetricAdmin(ReadOnlyAdmin):
+    list_display = ("machine", "model", "model_type", "source", "evaluated_at", "sample_count", "r_squared",
+                    "rmse", "cv_rmse", "nmbe", "drift_detected", "drift_score", "ashrae_pass")
+    list_filter = ("model_type", "source", "drift_detected", "ashrae_pass",
+                   ("evaluated_at", admin.DateFieldListFilter), "machine")
+    search_fields = ("machine__name",)
+    date_hierarchy = "evaluated_at"
+    list_select_related = ("machine", "model")
+    show_full_result_count = False
+
+
+@admin.register(ModelTrainingHistory)
+class ModelTrainingHistoryAdmin(ReadOnlyAdmin):
+    list_display = ("machine", "model_type", "trigger_type", "status", "outcome", "created_at", "duration_seconds",
+                    "performance_improvement", "new_model")
+    list_filter = ("status", "trigger_type", "model_type", ("created_at", admin.DateFieldListFilter), "machine")
+    search_fields = ("machine__name", "error_message", "trigger_reason")
+    list_select_related = ("machine", "new_model")
+
+
+class ResolveAlertsForm(forms.Form):
+    resolution_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+
+class ResolveAlertForm(forms.ModelForm):
+    resolve = forms.BooleanField(required=False, help_text="Mark this alert resolved (records you and the time).")
+
+    class Meta:
+        model = ModelAlert
+        fields = ("resolution_notes",)
+
+
+@admin.register(ModelAlert)
+class ModelAlertAdmin(admin.ModelAdmin):
+    form = ResolveAlertForm
+    list_display = ("message_short", "machine", "model_type", "alert_type", "severity", "occurrences",
+                    "first_seen", "last_seen", "is_resolved", "resolved_by")
+    list_filter = ("is_resolved", "severity", "alert_type", "model_type", ("last_seen", admin.DateFieldListFilter),
+                   "machine")
+    search_fields = ("message", "machine__name", "resolution_notes")
+    list_select_related = ("machine", "resolved_by")
+    actions = ["resolve_selected"]
+    readonly_fields = ("id", "machine", "model", "model_type", "alert_type", "severity", "message", "details",
+                       "occurrences", "first_seen", "last_seen", "is_resolved", "resolved_at", "resolved_by",
+                       "auto_action_taken", "notified_at", "notification_error")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="message")
+    def message_short(self, obj):
+        return obj.message[:80]
+
+    def save_model(self, request, obj, form, change):
+        # Resolution goes through the service so who and when are recorded the same way as the API.
+        if form.cleaned_data.get("resolve") and not obj.is_resolved:
+            alert_resolve(alert=obj, user=request.user, notes=form.cleaned_data.get("resolution_notes", ""))
+        elif obj.pk:
+            ModelAlert.objects.filter(pk=obj.pk).update(resolution_notes=obj.resolution_notes)
+
+    @admin.action(description="Resolve the selected alerts", permissions=["change"])
+    def resolve_selected(self, request, queryset):
+        if "apply" in request.POST:
+            form = ResolveAlertsForm(request.POST)
+            if form.is_valid():
+                count = alerts_resolve(alerts=list(queryset), user=request.user,
+                                       notes=form.cleaned_data["resolution_notes"])
+                self.message_user(request, f"Resolved {count} alert(s).", messages.SUCCESS)
+                return None
+        else:
+            form = ResolveAlertsForm()
+        return render(
+            request,
+            "admin/performance/resolve_alerts.html",
+            {**self.admin_site.each_context(request), "form": form, "alerts": queryset,
+             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta,
+             "title": "Resolve alerts"},
+        )
+
+
+class ABTestAdminForm(forms.ModelForm):
+    class Meta:
+        model = ModelABTest
+        fields = ("name", "model_a", "model_b", "traffic_split", "duration_days", "min_samples", "auto_promote")
+
+
+@admin.register(ModelABTest)
+class ModelABTestAdmin(admin.ModelAdmin):
+    form = ABTestAdminForm
+    list_display = ("name", "machine", "model_type", "model_a", "model_b", "traffic_split", "status", "decision",
+                    "confidence", "started_at", "ends_at")
+    list_filter = ("status", "decision", "model_type", ("started_at", admin.DateFieldListFilter), "machine")
+    search_fields = ("name", "machine__name")
+    list_select_related = ("machine", "model_a", "model_b")
+    autocomplete_fields = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [f.name for f in ModelABTest._meta.fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        try:
+            created = abtest_start(
+                name=obj.name, model_a=obj.model_a, model_b=obj.model_b, traffic_split=obj.traffic_split,
+                duration_days=obj.duration_days, min_samples=obj.min_samples, auto_promote=obj.auto_promote,
+                user=request.user,
+            )
+        except (Conflict, ValidationError) as exc:
+            self.message_user(request, f"A/B test not started: {exc}", messages.ERROR)
+            return
+        form.instance = created
+        obj.pk = created.pk
+
+
+class ViewAdmin(ReadOnlyAdmin):
+    def get_list_display(self, request):
+        return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(LatestModelPerformance)
+class LatestModelPerformanceAdmin(ViewAdmin):
+    list_filter = ("model_type", "model_status", "ashrae_pass", "drift_detected")
+    search_fields = ("machine_name",)
+
+
+@admin.register(ActiveABTest)
+class ActiveABTestAdmin(ViewAdmin):
+    list_filter = ("model_type",)
+    search_fields = ("name",)
+
+
+@admin.register(UnresolvedModelAlert)
+class UnresolvedModelAlertAdmin(ViewAdmin):
+    list_filter = ("severity", "alert_type", "model_type")
+    search_fields = ("machine_name", "message")

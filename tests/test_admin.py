@@ -1,0 +1,88 @@
+"""The admin: every page renders; alerts are resolved and A/B tests set up through it."""
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from performance.models import ModelABTest, ModelAlert
+from tests.factories import (
+    EnergyBaselineFactory,
+    EnergyReadingFactory,
+    ModelABTestFactory,
+    ModelAlertFactory,
+    ModelPerformanceMetricFactory,
+    ModelTrainingHistoryFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_logged(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+def test_every_changelist_and_change_page_renders(admin_client_logged):
+    EnergyReadingFactory()
+    ModelPerformanceMetricFactory()
+    ModelTrainingHistoryFactory()
+    ModelABTestFactory()
+    ModelAlertFactory()
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        response = admin_client_logged.get(url)
+        assert response.status_code == 200, url
+        obj = model._default_manager.first()
+        if obj is not None and opts.app_label in ("baselines", "performance"):
+            change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            assert admin_client_logged.get(change).status_code == 200, change
+
+
+def test_resolve_action_records_who_when_and_notes(admin_client_logged, superuser):
+    alerts = [ModelAlertFactory(), ModelAlertFactory()]
+    url = reverse("admin:performance_modelalert_changelist")
+    ids = [str(a.pk) for a in alerts]
+    confirm = admin_client_logged.post(url, {"action": "resolve_selected", "_selected_action": ids})
+    assert confirm.status_code == 200 and b"Resolve these alerts" in confirm.content
+    assert ModelAlert.objects.filter(is_resolved=False).count() == 2
+
+    done = admin_client_logged.post(
+        url, {"action": "resolve_selected", "_selected_action": ids, "apply": "1", "resolution_notes": "leak fixed"}
+    )
+    assert done.status_code == 302
+    for alert in ModelAlert.objects.all():
+        assert alert.is_resolved and alert.resolved_at is not None
+        assert alert.resolved_by == superuser and alert.resolution_notes == "leak fixed"
+
+
+def test_resolve_from_change_form(admin_client_logged, superuser):
+    alert = ModelAlertFactory()
+    url = reverse("admin:performance_modelalert_change", args=[alert.pk])
+    response = admin_client_logged.post(url, {"resolution_notes": "bearing replaced", "resolve": "on"})
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.is_resolved and alert.resolved_by == superuser and alert.resolution_notes == "bearing replaced"
+
+
+def test_ab_test_form_rejects_versions_of_different_machines(admin_client_logged):
+    a = EnergyBaselineFactory()
+    b = EnergyBaselineFactory()  # another machine
+    url = reverse("admin:performance_modelabtest_add")
+    data = {"name": "x", "model_a": a.pk, "model_b": b.pk, "traffic_split": 0.5, "duration_days": 14,
+            "min_samples": 168}
+    response = admin_client_logged.post(url, data)
+    assert response.status_code == 200
+    assert b"same machine and model type" in response.content
+    assert ModelABTest.objects.count() == 0
+
+    same = EnergyBaselineFactory(machine=a.machine)
+    response = admin_client_logged.post(url, {**data, "model_b": same.pk, "traffic_split": 1.0})
+    assert response.status_code == 200 and ModelABTest.objects.count() == 0
+
+    response = admin_client_logged.post(url, {**data, "model_b": same.pk})
+    assert response.status_code == 302
+    test = ModelABTest.objects.get()
+    assert test.machine == a.machine and test.status == "running"
+    assert (test.ends_at - test.started_at).days == 14
