@@ -27,7 +27,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-static: $(VENV)/.installed
+node_modules/.installed: package.json
+	npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent
+	touch $@
+
+# Chart.js comes from npm (pinned in package.json) and is served by whitenoise: no CDN.
+static/vendor/chart.umd.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+
+static: $(VENV)/.installed static/vendor/chart.umd.min.js
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 migrate: $(VENV)/.installed
@@ -42,7 +51,7 @@ run: demo static
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, dashboard: /ui/fleet, API docs: /docs)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
 	$(PY) -m pytest $(SLOW_FLAG) $(PYTEST_ARGS)
 
 test-quick: $(VENV)/.installed-dev

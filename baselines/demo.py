@@ -80,13 +80,16 @@ def _ar1(n: int, rho: float, sd: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def site_temperature(timestamps: pd.DatetimeIndex, site: str) -> np.ndarray:
-    """Outdoor temperature (°C): a seasonal swing, a daily cycle and weather noise."""
-    day_of_year = timestamps.day_of_year.to_numpy() + timestamps.hour.to_numpy() / 24.0
+    """Outdoor temperature (°C): a daily cycle and multi-day weather swings around a fixed mean.
+
+    The demo has no seasons on purpose: its readings end on the day it is loaded, so a seasonal
+    term would make every machine drift out of its training range depending on the calendar,
+    and only the injected events should make drift.
+    """
     hour = timestamps.hour.to_numpy()
-    seasonal = 11.0 - 10.0 * np.cos(2 * np.pi * (day_of_year - 15) / 365.25)
     daily = -4.0 * np.cos(2 * np.pi * (hour - 3) / 24.0)
-    weather = _ar1(len(timestamps), 0.97, 3.0, _rng("weather", site))
-    return seasonal + daily + weather
+    weather = _ar1(len(timestamps), 0.9, 3.0, _rng("weather", site))
+    return 13.0 + daily + weather
 
 
 def _schedule(timestamps: pd.DatetimeIndex, kind: str) -> np.ndarray:

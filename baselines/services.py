@@ -28,3 +28,193 @@ def baseline_activate(*, baseline: EnergyBaseline, user=None) -> EnergyBaseline:
         locked.activated_at = now
         locked.save(update_fields=["status", "activated_at"])
         return locked
+
+
+READING_COLUMNS = ("energy_kwh", "production_units", "outdoor_temp_c", "operating_hours", "is_anomaly")
+
+
+def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
+    """Insert or update (on machine + timestamp) a batch of validated readings, all or nothing.
+
+    One query finds which timestamps exist (to report created vs updated), one bulk upsert
+    writes them.
+    """
+    from .models import EnergyReading
+
+    objs = [
+        EnergyReading(
+            machine_id=machine.pk,
+            timestamp=row["timestamp"],
+            energy_kwh=row["energy_kwh"],
+            production_units=row.get("production_units"),
+            outdoor_temp_c=row.get("outdoor_temp_c"),
+            operating_hours=row.get("operating_hours"),
+            is_anomaly=bool(row.get("is_anomaly") or False),
+        )
+        for row in rows
+    ]
+    timestamps = [o.timestamp for o in objs]
+    with transaction.atomic():
+        existing = 0
+        for start in range(0, len(timestamps), 5000):
+            chunk = timestamps[start:start + 5000]
+            existing += EnergyReading.objects.filter(machine_id=machine.pk, timestamp__in=chunk).count()
+        EnergyReading.objects.bulk_create(
+            objs,
+            batch_size=5000,
+            update_conflicts=True,
+            unique_fields=["machine", "timestamp"],
+            update_fields=list(READING_COLUMNS),
+        )
+    return {"received": len(rows), "created": len(rows) - existing, "updated": existing}
+
+
+def baseline_predict(*, baseline: EnergyBaseline, rows: list[dict]) -> dict[str, list]:
+    """Predict kWh for driver rows from the stored, checksum-verified artifact of `baseline`."""
+    import pandas as pd
+
+    from . import engine
+    from .artifacts import pipeline_for
+
+    frame = pd.DataFrame(rows)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    for column in engine.DRIVERS:
+        if column not in frame:
+            frame[column] = float("nan")
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    missing = [d for d in baseline.driver_ranges if frame[d].isna().any()]
+    if missing:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"rows": [f"Every row needs the model's drivers: {', '.join(missing)}."]})
+    predictions = engine.predict(pipeline_for(baseline), frame)
+    flags = engine.extrapolation_flags(frame, baseline.driver_ranges)
+    return {"predictions": [float(p) for p in predictions], "extrapolated": [bool(f) for f in flags]}
+
+
+def _json_time(ts) -> str | None:
+    return None if ts is None else ts.isoformat()
+
+
+def baseline_train(
+    *,
+    machine,
+    model_type: str = "energy_baseline",
+    training_start=None,
+    training_end=None,
+    hyperparameters: dict | None = None,
+    user=None,
+    parent: EnergyBaseline | None = None,
+    notes: str = "",
+) -> EnergyBaseline:
+    """Fit a new version of a machine's model on its readings in [training_start, training_end).
+
+    Energy baselines fit the regression; anomaly detectors learn a residual threshold on top of
+    the machine's active energy baseline. The version stores its window, in-sample and
+    time-ordered holdout metrics, the drift reference statistics (computed once, here), the
+    driver ranges and the checksummed artifact. The new version is a `candidate`; callers
+    decide on activation. Raises `ValueError` when the data cannot support a model.
+    """
+    import numpy as np
+
+    from performance import drift as drift_stats
+
+    from . import engine
+    from .selectors import readings_frame
+
+    frame = readings_frame(machine_ids=[machine.pk], start=training_start, end=training_end)
+    if frame.empty:
+        raise ValueError("No readings in the training window.")
+    frame = frame.drop(columns=["machine_id"]).reset_index(drop=True)
+
+    if model_type == "anomaly_detector":
+        return _anomaly_detector_train(machine=machine, frame=frame, user=user, notes=notes)
+
+    fit = engine.fit_baseline(frame, hyperparameters=hyperparameters or None)
+    train_ts = frame.loc[fit.train_index, "timestamp"].dt.tz_convert(None).to_numpy(dtype="datetime64[s]")
+    reference = drift_stats.reference_statistics(
+        fit.train_X, fit.train_residuals, holdout_rmse=fit.holdout_metrics.get("rmse"), timestamps=train_ts,
+    )
+    reference["n_params"] = fit.n_params
+    artifact, sha256 = engine.serialize_pipeline(fit.pipeline)
+    summary = fit.summary()
+    with transaction.atomic():
+        # Lock the machine row so concurrent trainings of one machine number versions in turn.
+        type(machine).objects.select_for_update().filter(pk=machine.pk).first()
+        last = (
+            EnergyBaseline.objects.filter(machine=machine, model_type=model_type)
+            .order_by("-version").values_list("version", flat=True).first()
+        )
+        return EnergyBaseline.objects.create(
+            machine=machine,
+            model_type=model_type,
+            version=(last or 0) + 1,
+            status=BaselineStatus.CANDIDATE,
+            algorithm=fit.algorithm,
+            features=list(fit.features),
+            hyperparameters={**summary["hyperparameters"], "balance_points": summary["balance_points"]},
+            data_interval=fit.interval,
+            n_params=fit.n_params,
+            training_start=fit.training_start.to_pydatetime(),
+            training_end=fit.training_end.to_pydatetime(),
+            training_sample_count=int(summary["n_train"] + summary["n_holdout"]),
+            training_metrics={**fit.train_metrics, "lag1_autocorrelation": float(
+                engine.lag1_autocorrelation(np.asarray(fit.train_residuals)))},
+            holdout_metrics={**fit.holdout_metrics, "holdout_start": _json_time(fit.holdout_start),
+                             "ashrae": fit.ashrae},
+            reference_stats=reference,
+            driver_ranges={k: [float(v[0]), float(v[1])] for k, v in fit.driver_ranges.items()},
+            artifact=artifact,
+            artifact_sha256=sha256,
+            parent=parent,
+            notes=notes,
+            created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+        )
+
+
+def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseline:
+    """An anomaly detector: the active energy baseline's residuals above a learned threshold."""
+    import numpy as np
+
+    from . import engine
+    from .artifacts import pipeline_for
+
+    base = EnergyBaseline.objects.filter(machine=machine, model_type="energy_baseline", status="active").first()
+    if base is None:
+        raise ValueError("An anomaly detector needs an active energy baseline for this machine first.")
+    predicted = engine.predict(pipeline_for(base), frame)
+    residuals = frame["energy_kwh"].to_numpy() - predicted
+    labelled = frame["is_anomaly"].to_numpy(dtype=bool)
+    usable = np.isfinite(residuals)
+    threshold = engine.fit_anomaly_threshold(residuals[usable & ~labelled])
+    flags = engine.flag_anomalies(residuals[usable], threshold)
+    metrics = engine.classification_metrics(labelled[usable], flags)
+    with transaction.atomic():
+        type(machine).objects.select_for_update().filter(pk=machine.pk).first()
+        last = (
+            EnergyBaseline.objects.filter(machine=machine, model_type="anomaly_detector")
+            .order_by("-version").values_list("version", flat=True).first()
+        )
+        return EnergyBaseline.objects.create(
+            machine=machine,
+            model_type="anomaly_detector",
+            version=(last or 0) + 1,
+            status=BaselineStatus.CANDIDATE,
+            algorithm="residual_robust_z",
+            features=list(base.features),
+            hyperparameters={"threshold": threshold, "energy_baseline_id": str(base.pk)},
+            data_interval=base.data_interval,
+            n_params=base.n_params,
+            training_start=frame["timestamp"].iloc[0].to_pydatetime(),
+            training_end=frame["timestamp"].iloc[-1].to_pydatetime(),
+            training_sample_count=int(usable.sum()),
+            training_metrics=metrics,
+            holdout_metrics=metrics,
+            reference_stats=base.reference_stats,
+            driver_ranges=base.driver_ranges,
+            artifact=bytes(base.artifact) if base.artifact is not None else None,
+            artifact_sha256=base.artifact_sha256,
+            parent=base,
+            notes=notes,
+            created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+        )

@@ -14,4 +14,5 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("api/v1/", include("baselines.api.urls")),
     path("api/v1/model-performance/", include("performance.api.urls")),
+    path("ui/", include("performance.pages")),
 ]

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_system_check_is_clean():
     out = io.StringIO()
-    call_command("check", stdout=out)
+    call_command("check", fail_level="WARNING", stdout=out, stderr=out)  # raises on any warning
     assert "no issues" in out.getvalue()
 
 

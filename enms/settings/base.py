@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "enms.middleware.BodySizeLimitMiddleware",
     "enms.middleware.DatabaseUnavailableMiddleware",
 ]
 
@@ -189,6 +190,8 @@ ENMS_POLICY = {
     # A retrained candidate is promoted when its holdout RMSE beats the active one by this fraction.
     "promotion_margin": env.float("ENMS_PROMOTION_MARGIN", default=0.02),
     "promotion_mode": env("ENMS_PROMOTION_MODE", default="promote"),  # promote | ab_test | keep
+    # A retrain (no explicit window) learns from the latest this-many days of readings.
+    "retrain_window_days": env.int("ENMS_RETRAIN_WINDOW_DAYS", default=60),
     "auto_retrain_on_critical": env.bool("ENMS_AUTO_RETRAIN_ON_CRITICAL", default=True),
     "notify_critical": env.bool("ENMS_NOTIFY_CRITICAL", default=True),
     "drift": {},

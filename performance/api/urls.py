@@ -1,1 +1,23 @@
-urlpatterns = []
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("metrics", views.MetricViewSet, basename="metric")
+router.register("training-history", views.TrainingHistoryViewSet, basename="training-history")
+router.register("ab-tests", views.ABTestViewSet, basename="ab-test")
+router.register("alerts", views.AlertViewSet, basename="alert")
+
+urlpatterns = [
+    path("metrics/record", views.MetricRecordView.as_view(), name="metrics-record"),
+    path("metrics/trend", views.MetricTrendView.as_view(), name="metrics-trend"),
+    path("drift/check", views.DriftCheckView.as_view(), name="drift-check"),
+    path("retrain/trigger", views.RetrainTriggerView.as_view(), name="retrain-trigger"),
+    path("ab-test/start", views.ABTestStartView.as_view(), name="ab-test-start"),
+    path("ab-test/<uuid:pk>/results", views.ABTestResultsView.as_view(), name="ab-test-results"),
+    path("alerts/active", views.ActiveAlertsView.as_view(), name="alerts-active"),
+    path("alerts/<uuid:pk>/resolve", views.AlertResolveView.as_view(), name="alert-resolve"),
+    *router.urls,
+]

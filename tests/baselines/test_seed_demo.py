@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_seed_demo_builds_plant_with_labelled_events_and_is_idempotent():
-    call_command("seed_demo", days=40, end="2026-03-01", no_progress=True, stdout=io.StringIO())
+    call_command("seed_demo", days=40, end="2026-03-01", train_days=30, no_progress=True, stdout=io.StringIO())
     assert Machine.objects.count() == len(PLANT) >= 12
     assert len({m.machine_type for m in Machine.objects.all()}) >= 5
     assert EnergyReading.objects.count() == len(PLANT) * 40 * 24
@@ -19,7 +19,7 @@ def test_seed_demo_builds_plant_with_labelled_events_and_is_idempotent():
     assert anomalous == {s.name for s in PLANT if "anomalies" in s.events}
     first = list(EnergyReading.objects.order_by("machine__name", "timestamp").values_list("energy_kwh", flat=True)[:50])
 
-    call_command("seed_demo", days=40, end="2026-03-01", no_progress=True, stdout=io.StringIO())
+    call_command("seed_demo", days=40, end="2026-03-01", train_days=30, no_progress=True, stdout=io.StringIO())
     assert EnergyReading.objects.count() == len(PLANT) * 40 * 24
     again = list(EnergyReading.objects.order_by("machine__name", "timestamp").values_list("energy_kwh", flat=True)[:50])
     assert first == again

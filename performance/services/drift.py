@@ -1,0 +1,169 @@
+"""Drift checks: load readings, call the numeric drift module, store the verdict, raise alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from baselines import engine
+from baselines.artifacts import pipeline_for
+from baselines.models import EnergyBaseline
+from baselines.selectors import readings_frame
+
+from .. import drift as drift_stats
+from ..models import AlertType, MetricSource, Severity
+from ..policy import policy_for
+from .alerts import alert_raise
+from .metrics import metric_build
+
+CURRENT_WINDOW = timedelta(days=7)
+
+
+def _seconds(ts: pd.Series) -> np.ndarray:
+    return ts.dt.tz_convert(None).to_numpy(dtype="datetime64[s]")
+
+
+def _reference_from_window(model: EnergyBaseline, start, end) -> dict[str, Any]:
+    """Reference statistics of an explicit past window (instead of the stored training reference)."""
+    frame = readings_frame(machine_ids=[model.machine_id], start=start, end=end)
+    if len(frame) < 48:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"reference_start": ["The reference window holds fewer than 48 readings."]})
+    predicted = engine.predict(pipeline_for(model), frame)
+    residuals = frame["energy_kwh"].to_numpy() - predicted
+    drivers = {d: frame[d].to_numpy(dtype=float) for d in model.driver_ranges}
+    holdout_rmse = (model.holdout_metrics or {}).get("rmse")
+    return drift_stats.reference_statistics(drivers, residuals, holdout_rmse=holdout_rmse,
+                                            timestamps=_seconds(frame["timestamp"]))
+
+
+def drift_evaluate(model: EnergyBaseline, frame: pd.DataFrame, reference: dict | None = None,
+                   policy: dict | None = None) -> dict[str, Any]:
+    """The drift verdict of `model` on the readings in `frame` (one machine, time-ordered)."""
+    policy = policy or policy_for(model.machine)
+    reference = reference or model.reference_stats
+    thresholds = drift_stats.DriftThresholds.from_dict(policy.get("drift") or {})
+    predicted = engine.predict(pipeline_for(model), frame)
+    actual = frame["energy_kwh"].to_numpy(dtype=float)
+    residuals = actual - predicted
+    drivers = {d: frame[d].to_numpy(dtype=float) for d in model.driver_ranges if d in frame}
+    # No parameter is fitted on the current window, so its NMBE and CV(RMSE) lose no degrees of freedom.
+    result = drift_stats.check_drift(reference, drivers, residuals, actual, 0, thresholds)
+    concept = result["concept_drift"]
+    index = concept.get("change_point")
+    concept["change_point_index"] = index
+    concept["change_point"] = (
+        frame["timestamp"].iloc[int(index)].to_pydatetime() if index is not None and 0 <= index < len(frame) else None
+    )
+    ok = np.isfinite(predicted)
+    result["metrics"] = engine.regression_metrics(actual[ok], predicted[ok], 0) if ok.sum() >= 2 else {}
+    result["window"] = (frame["timestamp"].iloc[0].to_pydatetime(), frame["timestamp"].iloc[-1].to_pydatetime())
+    result["sample_count"] = int(len(frame))
+    return result
+
+
+def drift_check(
+    *,
+    model: EnergyBaseline,
+    reference_start: datetime | None = None,
+    reference_end: datetime | None = None,
+    current_start: datetime | None = None,
+    current_end: datetime | None = None,
+    auto_actions: bool = True,
+    evaluated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Check `model` for drift, store the verdict as a metrics row, raise or count an alert.
+
+    Default reference: the statistics stored at training. Default current window: the latest
+    7 days of readings. A critical verdict may trigger retraining and notifications (policy).
+    """
+    from django.core.exceptions import ValidationError
+
+    if model.model_type != "energy_baseline" or not model.reference_stats:
+        raise ValidationError({"model_id": ["Drift checks need a trained energy baseline."]})
+    policy = policy_for(model.machine)
+    if current_start is None and current_end is None:
+        last = model.machine.readings.order_by("-timestamp").values_list("timestamp", flat=True).first()
+        if last is None:
+            raise ValidationError({"model_id": ["This machine has no readings to check."]})
+        current_end = last + timedelta(seconds=1)
+        current_start = current_end - CURRENT_WINDOW
+    frame = readings_frame(machine_ids=[model.machine_id], start=current_start, end=current_end)
+    if len(frame) < 24:
+        raise ValidationError({"current_start": [f"The current window holds {len(frame)} readings; at least 24 "
+                                                 "are needed."]})
+    reference = None
+    if reference_start is not None or reference_end is not None:
+        reference = _reference_from_window(model, reference_start, reference_end)
+    result = drift_evaluate(model, frame, reference, policy)
+    return drift_store(model=model, result=result, policy=policy, auto_actions=auto_actions,
+                       evaluated_at=evaluated_at)
+
+
+def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, auto_actions: bool,
+                evaluated_at: datetime | None = None) -> dict:
+    """Store one drift verdict as a metrics row and raise the alert it calls for."""
+    concept = result["concept_drift"]
+    severity = result["severity"]
+    metrics = result["metrics"]
+    details = {
+        "data_drift": result["data_drift"],
+        "concept_drift": {**concept, "change_point": concept["change_point"].isoformat()
+                          if concept["change_point"] else None},
+        **result["details"],
+    }
+    with transaction.atomic():
+        row = metric_build(
+            model=model,
+            values={
+                "sample_count": result["sample_count"],
+                "evaluation_start": result["window"][0],
+                "evaluation_end": result["window"][1] + timedelta(hours=1),
+                **{k: metrics.get(k) for k in ("r_squared", "rmse", "mae", "mape", "wape", "cv_rmse", "nmbe")},
+                "drift_detected": result["drift_detected"],
+                "drift_score": result["drift_score"],
+                "drift_details": details,
+            },
+            source=MetricSource.DRIFT_CHECK,
+            policy=policy,
+            evaluated_at=evaluated_at,
+        )
+        if row.r_squared is not None and row.r_squared > 1:
+            row.r_squared = 1.0
+        row.save()
+        alert = None
+        if severity in (Severity.WARNING, Severity.CRITICAL):
+            reasons = "; ".join(result["details"].get("reasons", [])[:3])
+            alert, _ = alert_raise(
+                machine=model.machine, model=model, model_type=model.model_type, alert_type=AlertType.DRIFT,
+                severity=severity,
+                message=f"{severity.capitalize()} drift on {model.machine} v{model.version}"
+                        f" (score {result['drift_score']:.2f}){': ' + reasons if reasons else ''}",
+                details={"metric_id": str(row.pk), "drift_score": result["drift_score"], "reasons":
+                         result["details"].get("reasons", []), "change_point": details["concept_drift"]["change_point"]},
+            )
+            if auto_actions:
+                from .actions import alert_auto_actions
+
+                alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+    data = {
+        name: {k: v.get(k) for k in ("psi", "ks_statistic", "ks_pvalue", "wasserstein", "out_of_range_share",
+                                     "drifted", "level")}
+        for name, v in result["data_drift"].items()
+    }
+    return {
+        "metric_id": row.pk,
+        "drift_detected": result["drift_detected"],
+        "drift_score": result["drift_score"],
+        "severity": severity,
+        "data_drift": data,
+        "concept_drift": {k: concept.get(k) for k in ("nmbe", "cv_rmse", "error_ratio", "change_point", "drifted",
+                                                        "level", "mean_shift_z")},
+        "alert_id": alert.pk if alert is not None else None,
+    }
