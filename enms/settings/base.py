@@ -163,6 +163,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Training jobs: a running job whose heartbeat is older than this is reaped (requeued once, then
+# failed); a pending job not picked up for this long is published again by the sweep.
+ENMS_TRAINING_HEARTBEAT_TIMEOUT_S = env.int("ENMS_TRAINING_HEARTBEAT_TIMEOUT_S", default=900)
+ENMS_TRAINING_DISPATCH_RETRY_S = env.int("ENMS_TRAINING_DISPATCH_RETRY_S", default=120)
 
 # --- Alerts and notifications --------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

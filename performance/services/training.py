@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -21,11 +22,17 @@ from .alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 
-# A running job whose heartbeat is older than this is considered dead (its worker was killed).
-HEARTBEAT_TIMEOUT = timedelta(minutes=15)
-# A pending job not picked up for this long is published again (its message was lost).
-DISPATCH_RETRY_AFTER = timedelta(minutes=2)
 MAX_ATTEMPTS = 2
+
+
+def _heartbeat_timeout() -> timedelta:
+    """A running job whose heartbeat is older than this is considered dead (its worker was killed)."""
+    return timedelta(seconds=settings.ENMS_TRAINING_HEARTBEAT_TIMEOUT_S)
+
+
+def _dispatch_retry_after() -> timedelta:
+    """A pending job not picked up for this long is published again (its message was lost)."""
+    return timedelta(seconds=settings.ENMS_TRAINING_DISPATCH_RETRY_S)
 
 
 def training_trigger(
@@ -95,18 +102,18 @@ def training_sweep(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     published = 0
     stale_pending = ModelTrainingHistory.objects.filter(status=TrainingStatus.PENDING).filter(
-        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - DISPATCH_RETRY_AFTER)
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - _dispatch_retry_after())
     )
     for job_id in stale_pending.values_list("pk", flat=True):
         published += int(training_dispatch(job_id=job_id))
     requeued = failed = 0
     dead = ModelTrainingHistory.objects.filter(
-        status=TrainingStatus.RUNNING, heartbeat_at__lt=now - HEARTBEAT_TIMEOUT
+        status=TrainingStatus.RUNNING, heartbeat_at__lt=now - _heartbeat_timeout()
     ).values_list("pk", "attempts")
     for job_id, attempts in dead:
         if attempts < MAX_ATTEMPTS:
             if ModelTrainingHistory.objects.filter(pk=job_id, status=TrainingStatus.RUNNING,
-                                                   heartbeat_at__lt=now - HEARTBEAT_TIMEOUT).update(
+                                                   heartbeat_at__lt=now - _heartbeat_timeout()).update(
                     status=TrainingStatus.PENDING, dispatched_at=None, heartbeat_at=None):
                 requeued += 1
                 transaction.on_commit(lambda j=job_id: training_dispatch(job_id=j))
@@ -126,7 +133,7 @@ def _claim(job_id) -> ModelTrainingHistory | None:
     )
     if not claimed:
         claimed = ModelTrainingHistory.objects.filter(
-            pk=job_id, status=TrainingStatus.RUNNING, heartbeat_at__lt=now - HEARTBEAT_TIMEOUT,
+            pk=job_id, status=TrainingStatus.RUNNING, heartbeat_at__lt=now - _heartbeat_timeout(),
             attempts__lt=MAX_ATTEMPTS,
         ).update(heartbeat_at=now, attempts=F("attempts") + 1)
     if not claimed:
