@@ -34,7 +34,7 @@ node_modules/.installed: package.json
 # Chart.js comes from npm (pinned in package.json) and is served by whitenoise: no CDN.
 static/vendor/chart.umd.min.js: node_modules/.installed
 	mkdir -p static/vendor
-	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map static/vendor/
 
 static: $(VENV)/.installed static/vendor/chart.umd.min.js
 	$(PY) manage.py collectstatic --noinput --verbosity 0
