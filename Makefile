@@ -66,5 +66,25 @@ beat: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 
+EVIDENTLY_PEER := bench/.peers/evidently
+
+# Evidently 0.7.23 fails to import with pandas 3, so it gets its own virtualenv (gitignored).
+$(EVIDENTLY_PEER)/.installed:
+	$(PYTHON) -m venv $(EVIDENTLY_PEER)
+	$(EVIDENTLY_PEER)/bin/pip install -q "evidently==0.7.23" "pandas<3"
+	touch $@
+
+bench-drift: $(VENV)/.installed $(EVIDENTLY_PEER)/.installed
+	mkdir -p bench/out
+	$(PY) bench/drift.py --json bench/out/drift.json
+
+bench-fleet: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/fleet.py --machines $${MACHINES:-200} --json bench/out/fleet.json
+
+bench-quality: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/quality.py --json bench/out/quality.json
+
 clean:
 	rm -rf $(VENV) var node_modules
