@@ -123,9 +123,9 @@ def machine_readings(spec: MachineSpec, start: pd.Timestamp, days: int) -> pd.Da
 
     load = spec.base_kw * (0.35 + 0.65 * hours_on) + spec.kwh_per_unit * production
     if spec.heat_balance_c is not None:
-        load += spec.heat_kw_per_c * np.maximum(spec.heat_balance_c - temp, 0.0) * (0.5 + 0.5 * hours_on)
+        load += spec.heat_kw_per_c * np.maximum(spec.heat_balance_c - temp, 0.0)
     if spec.cool_balance_c is not None:
-        load += spec.cool_kw_per_c * np.maximum(temp - spec.cool_balance_c, 0.0) * (0.5 + 0.5 * hours_on)
+        load += spec.cool_kw_per_c * np.maximum(temp - spec.cool_balance_c, 0.0)
 
     mean_load = float(load.mean())
     energy = load + _ar1(n, spec.noise_rho, spec.noise_share * mean_load, rng)
@@ -144,13 +144,13 @@ def machine_readings(spec: MachineSpec, start: pd.Timestamp, days: int) -> pd.Da
         shifted = spec.cool_kw_per_c * (
             np.maximum(temp[from_hour:] + offset - spec.cool_balance_c, 0.0)
             - np.maximum(temp[from_hour:] - spec.cool_balance_c, 0.0)
-        ) * (0.5 + 0.5 * hours_on[from_hour:])
+        )
         heat_change = 0.0
         if spec.heat_balance_c is not None:
             heat_change = spec.heat_kw_per_c * (
                 np.maximum(spec.heat_balance_c - temp[from_hour:] - offset, 0.0)
                 - np.maximum(spec.heat_balance_c - temp[from_hour:], 0.0)
-            ) * (0.5 + 0.5 * hours_on[from_hour:])
+            )
         energy[from_hour:] += shifted + heat_change
     if "anomalies" in events:
         low, high = events["anomalies"]["size"]

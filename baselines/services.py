@@ -134,6 +134,7 @@ def baseline_train(
     train_ts = frame.loc[fit.train_index, "timestamp"].dt.tz_convert(None).to_numpy(dtype="datetime64[s]")
     reference = drift_stats.reference_statistics(
         fit.train_X, fit.train_residuals, holdout_rmse=fit.holdout_metrics.get("rmse"), timestamps=train_ts,
+        holdout_n=int(fit.holdout_index.size),
     )
     reference["n_params"] = fit.n_params
     artifact, sha256 = engine.serialize_pipeline(fit.pipeline)
