@@ -11,3 +11,7 @@ STORAGES = {
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "100000/min"}}  # noqa: F405
+# Tasks run in-process by default even when REDIS_URL is set, so the suite needs no worker. The
+# workers the fault tests start get CELERY_TASK_ALWAYS_EAGER=false; those tests also switch this
+# process's Celery app to publishing to Redis.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)

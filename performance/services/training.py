@@ -90,9 +90,8 @@ def training_dispatch(*, job_id) -> bool:
     except Exception as exc:  # broker down: the beat sweep re-publishes pending jobs
         logger.warning("training job %s not published (%s); the sweep will retry", job_id, exc)
         return False
-    ModelTrainingHistory.objects.filter(pk=job_id, status=TrainingStatus.PENDING, dispatched_at__isnull=True).update(
-        dispatched_at=timezone.now()
-    )
+    # Refreshed on every publish, so the sweep re-publishes a job only once per retry period.
+    ModelTrainingHistory.objects.filter(pk=job_id, status=TrainingStatus.PENDING).update(dispatched_at=timezone.now())
     return True
 
 
