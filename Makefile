@@ -86,5 +86,9 @@ bench-quality: $(VENV)/.installed
 	mkdir -p bench/out
 	$(PY) bench/quality.py --json bench/out/quality.json
 
+bench-page: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
+	mkdir -p bench/out
+	$(PY) bench/page.py --json bench/out/page.json
+
 clean:
 	rm -rf $(VENV) var node_modules
