@@ -12,7 +12,7 @@ ifneq ($(CI)$(SLOW),)
 SLOW_FLAG := --run-slow
 endif
 
-.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http clean
+.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-ingest clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,15 @@ bench-quality: $(VENV)/.installed
 bench-page: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
 	mkdir -p bench/out
 	$(PY) bench/page.py --json bench/out/page.json
+
+bench-queries: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/queries.py --json bench/out/queries.json
+
+bench-http: $(VENV)/.installed
+	@command -v pgbench >/dev/null || { echo "bench-http needs pgbench: apt-get install -y postgresql-client"; exit 1; }
+	mkdir -p bench/out
+	$(PY) bench/http_load.py --users $${USERS:-2,8} --json bench/out/http.json
 
 clean:
 	rm -rf $(VENV) var node_modules

@@ -80,8 +80,10 @@ class ModelPerformanceMetric(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    model = models.ForeignKey(EnergyBaseline, on_delete=models.PROTECT, related_name="metrics")
-    machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="metrics")
+    # No single-column indexes: the composite (model, evaluated_at) and (machine, evaluated_at)
+    # indexes below serve both lookups, and each extra index slows bulk ingest.
+    model = models.ForeignKey(EnergyBaseline, on_delete=models.PROTECT, related_name="metrics", db_index=False)
+    machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="metrics", db_index=False)
     model_type = models.CharField(max_length=32, choices=ModelType.choices)
     source = models.CharField(max_length=16, choices=MetricSource.choices, default=MetricSource.RECORDED)
     evaluation_start = models.DateTimeField(null=True, blank=True)
