@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from .health import healthz
 
@@ -9,7 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/ui/fleet", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/v1/", include("baselines.api.urls")),

@@ -15,3 +15,10 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "100000
 # workers the fault tests start get CELERY_TASK_ALWAYS_EAGER=false; those tests also switch this
 # process's Celery app to publishing to Redis.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not the shared-cache in-memory database: live-server tests run requests on several
+    # threads, and shared-cache table locks can block them indefinitely where file locks with a
+    # busy timeout only wait.
+    (BASE_DIR / "var").mkdir(exist_ok=True)  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}  # noqa: F405

@@ -118,3 +118,24 @@ def test_anomaly_detector_is_judged_by_precision_recall(db):
     assert job.status == "completed" and detector.status == "active"
     metrics = detector.training_metrics
     assert metrics["recall"] > 0.8 and metrics["precision"] > 0.8
+
+
+def test_policy_ab_test_starts_a_test_instead_of_promoting(step_machine):
+    from performance.models import ModelABTest
+
+    step_machine.policy_overrides = {"promotion_mode": "ab_test"}
+    step_machine.save()
+    first = training_trigger(machine=step_machine, model_type="energy_baseline",
+                             training_start=START.to_pydatetime(),
+                             training_end=(START + timedelta(days=120)).to_pydatetime())
+    first.refresh_from_db()
+    job = training_trigger(machine=step_machine, model_type="energy_baseline", model=first.new_model,
+                           trigger_type="drift")
+    job.refresh_from_db()
+    assert job.status == "completed" and job.outcome == "ab_test"
+    test = ModelABTest.objects.get()
+    assert test.status == "running" and test.auto_promote
+    assert (test.model_a, test.model_b) == (first.new_model, job.new_model)
+    # The candidate is not promoted by the retraining itself: the A/B test decides.
+    assert EnergyBaseline.objects.get(pk=first.new_model.pk).status == "active"
+    assert EnergyBaseline.objects.get(pk=job.new_model.pk).status == "candidate"
