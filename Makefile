@@ -74,6 +74,11 @@ $(EVIDENTLY_PEER)/.installed:
 	$(EVIDENTLY_PEER)/bin/pip install -q "evidently==0.7.23" "pandas<3"
 	touch $@
 
+# Every benchmark, then bench/results.md (one table, each figure beside its same-run limit or peer).
+bench: $(VENV)/.installed-dev static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.installed
+	@command -v pgbench >/dev/null || { echo "make bench needs pgbench: apt-get install -y postgresql-client"; exit 1; }
+	$(PY) bench/run_all.py
+
 bench-drift: $(VENV)/.installed $(EVIDENTLY_PEER)/.installed
 	mkdir -p bench/out
 	$(PY) bench/drift.py --json bench/out/drift.json

@@ -1,0 +1,188 @@
+"""`make bench`: run every benchmark, then write bench/results.md — one table, each figure beside
+the limit or peer measured in the same run, the ratio, the target and whether it is met.
+
+    python bench/run_all.py [--only fleet,drift,...] [--quick]
+
+Each benchmark runs as its own process (it prints its own table and progress) and writes JSON
+to bench/out/; this script only reads those files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import ROOT, machine_info
+
+OUT = ROOT / "bench" / "out"
+PY = sys.executable
+
+BENCHES = {
+    "ingest": ["bench/ingest.py", "--json", "bench/out/ingest.json"],
+    "fleet": ["bench/fleet.py", "--machines", "1000", "--json", "bench/out/fleet.json"],
+    "drift": ["bench/drift.py", "--json", "bench/out/drift.json"],
+    "quality": ["bench/quality.py", "--sims", "2000", "--json", "bench/out/quality.json"],
+    "page": ["bench/page.py", "--json", "bench/out/page.json"],
+    "queries": ["bench/queries.py", "--json", "bench/out/queries.json"],
+    "http": ["bench/http_load.py", "--json", "bench/out/http.json"],
+}
+QUICK = {"fleet": ["--machines", "200"], "quality": ["--sims", "1000"]}
+
+
+def _load(name: str) -> dict | None:
+    path = OUT / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _row(figure, value, reference, ratio, target, met) -> dict:
+    return {"figure": figure, "measured": value, "limit or peer (same run)": reference, "ratio": ratio,
+            "target": target, "met": "yes" if met else ("no" if met is not None else "—")}
+
+
+def _fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def rows_ingest(d: dict) -> list[dict]:
+    out = []
+    for r in d.get("results", []):
+        ratio = r.get("ratio_to_copy")
+        if ratio is None:
+            continue
+        out.append(_row(f"{r['path']} ({r['rows']:,} rows)", f"{r['rows_per_s']:,.0f} rows/s",
+                        f"COPY {r['copy_rows_per_s']:,.0f} rows/s", f"{ratio:.2f}× COPY", "≥ 0.3× COPY",
+                        ratio >= 0.3))
+    return out
+
+
+def rows_fleet(d: dict) -> list[dict]:
+    io_limit = d["fetch_s"] + d["predict_s"] + d["limit_s"]
+    return [
+        _row(f"train {d['machines']} machines × {d['days']} days", f"{d['train_s']:.1f} s",
+             f"{1000 * d['train_s'] / d['machines']:.0f} ms/machine", "—", "—", None),
+        _row("evaluation cycle, DB in → rows out", f"{d['cycle_s']:.2f} s", f"numpy-only metrics {_fmt_ms(d['limit_s'])}",
+             f"{d['ratio_cycle_limit']:,.0f}×", "≤ 2× limit", d["ratio_cycle_limit"] <= 2),
+        _row("evaluation cycle vs raw fetch + predictions + numpy metrics", f"{d['cycle_s']:.2f} s",
+             f"{io_limit:.2f} s", f"{d['ratio_cycle_io_limit']:.2f}×", "≤ 2×", d["ratio_cycle_io_limit"] <= 2),
+    ]
+
+
+def rows_drift(d: dict) -> list[dict]:
+    s, r = d["seconds"], d["ratios"]
+    out = [_row("drift check, 100k reference / 10k current, 4 drivers", _fmt_ms(s["check_drift"]),
+                f"numpy KS+PSI {_fmt_ms(s['numpy_ks_psi'])}", f"{r['check_drift_over_numpy_limit']:.2f}×",
+                "≤ 2.5× numpy", r["check_drift_over_numpy_limit"] <= 2.5)]
+    if r.get("evidently_value_drift_over_check_drift"):
+        ratio = min(r["evidently_value_drift_over_check_drift"], r.get("evidently_presets_over_check_drift") or 1e9)
+        out.append(_row("drift check vs Evidently 0.7.23 (same tests)", _fmt_ms(s["check_drift"]),
+                        f"Evidently {_fmt_ms(s['evidently_value_drift'])}", f"{ratio:.0f}× faster",
+                        "≥ 20× faster", ratio >= 20))
+    return out
+
+
+def rows_quality(d: dict) -> list[dict]:
+    out = []
+    for r in d["rows"]:
+        label = f"{r['scenario']}, ρ={r['rho']}, {r['days']} days"
+        if r["metric"] == "false_winner_rate":
+            out.append(_row(f"false winners, {label}", f"{r['dm_ewc']:.1%}", f"naive t {r['naive_t']:.1%}",
+                            f"±{2 * r['error_bar'] if r['error_bar'] < 0.02 else r['error_bar']:.1%}",
+                            "≤ 5 % (within error bar)", r["holds_alpha"]))
+        else:
+            out.append(_row(f"power, {label}", f"{r['dm_ewc']:.1%} (size-adj. {r['dm_ewc_size_adjusted']:.1%})",
+                            f"daily batch means {r['batch_means']:.1%} (size-adj. {r['batch_means_size_adjusted']:.1%})",
+                            "—", "≥ batch means at equal size",
+                            r["dm_ewc_size_adjusted"] + 2 * r["error_bar"] >= r["batch_means_size_adjusted"]))
+    return out
+
+
+def rows_page(d: dict) -> list[dict]:
+    return [_row(f"page: navigation → {len(d['charts'])} charts × {d['points_per_chart']:,} points painted",
+                 f"{d['median_ms']:.0f} ms", "—", "—", f"< {d['target_ms']:.0f} ms", d["median_ms"] < d["target_ms"])]
+
+
+def rows_queries(d: dict) -> list[dict]:
+    return [_row(f"{r['query']} ({d['rows']:,} rows)", _fmt_ms(r["product_s"]), f"hand SQL {_fmt_ms(r['hand_s'])}",
+                 f"{r['ratio']:.2f}×", "≤ 2× hand-written", r["ratio"] <= 2)
+            for r in d["results"] if r["views"] == "as migrated"]
+
+
+def rows_http(d: dict) -> list[dict]:
+    pg = {r["users"]: r for r in d["results"] if r["endpoint"].startswith("pgbench")}
+    out = []
+    for r in d["results"]:
+        if r["endpoint"].startswith("pgbench") or "healthz" in r["endpoint"]:
+            continue
+        ref = pg.get(r["users"])
+        out.append(_row(f"HTTP {r['endpoint']}, {r['users']} users",
+                        f"{r['rps']:,.0f} req/s, p50/p95/p99 {r['p50_ms']:.0f}/{r['p95_ms']:.0f}/{r['p99_ms']:.0f} ms, "
+                        f"{r['errors']} errors",
+                        f"pgbench INSERT {ref['tps']:,.0f} tps" if ref else "—",
+                        f"{r['rps'] / ref['tps']:.3f}×" if ref else "—", "0 errors", r["errors"] == 0))
+    return out
+
+
+TABLES = {"ingest": rows_ingest, "fleet": rows_fleet, "drift": rows_drift, "quality": rows_quality,
+          "page": rows_page, "queries": rows_queries, "http": rows_http}
+
+
+def write_results(names: list[str], seconds: dict[str, float]) -> Path:
+    columns = ["figure", "measured", "limit or peer (same run)", "ratio", "target", "met"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {machine_info()}. Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M %Z')}.",
+        "Each figure stands beside its limit or peer measured in the same run; ratios are the figures",
+        "to compare across runs, absolute times drift with the machine's load.",
+        "",
+        "| bench | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name in names:
+        data = _load(name)
+        if data is None:
+            lines.append(f"| {name} | not run | | | | | — |")
+            continue
+        for row in TABLES[name](data):
+            lines.append(f"| {name} | " + " | ".join(str(row[c]) for c in columns) + " |")
+    lines += ["", "Run times: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()), ""]
+    path = ROOT / "bench" / "results.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(BENCHES))
+    parser.add_argument("--quick", action="store_true", help="smaller fleet and fewer simulations")
+    parser.add_argument("--report-only", action="store_true", help="rewrite results.md from existing JSON")
+    args = parser.parse_args()
+    names = [n for n in args.only.split(",") if n]
+    unknown = set(names) - set(BENCHES)
+    if unknown:
+        parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    failed = []
+    if not args.report_only:
+        for i, name in enumerate(names, 1):
+            command = [PY, *BENCHES[name], *(QUICK.get(name, []) if args.quick else [])]
+            print(f"\n[{i}/{len(names)}] {name}: {' '.join(command[1:])}", flush=True)
+            started = time.perf_counter()
+            result = subprocess.run(command, cwd=ROOT)
+            seconds[name] = time.perf_counter() - started
+            if result.returncode != 0:
+                failed.append(name)
+                print(f"{name} failed with exit code {result.returncode}", flush=True)
+    path = write_results(names, seconds)
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    print(path.read_text())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
