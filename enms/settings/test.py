@@ -1,5 +1,7 @@
 """Test settings: the same code paths as production, with fast password hashing."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -21,4 +23,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # threads, and shared-cache table locks can block them indefinitely where file locks with a
     # busy timeout only wait.
     (BASE_DIR / "var").mkdir(exist_ok=True)  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}  # noqa: F405
+    # One file per test process, so two runs on one machine never share (and drop) a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
