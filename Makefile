@@ -95,6 +95,10 @@ bench-page: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
 	mkdir -p bench/out
 	$(PY) bench/page.py --json bench/out/page.json
 
+bench-ingest: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/ingest.py --json bench/out/ingest.json
+
 bench-queries: $(VENV)/.installed
 	mkdir -p bench/out
 	$(PY) bench/queries.py --json bench/out/queries.json

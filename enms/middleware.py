@@ -1,9 +1,11 @@
-"""Turn a lost database connection into a clean 503 instead of a 500."""
+"""API middleware: a lost database connection becomes a clean 503, an oversized body a 413, and a
+path under /api/ that matches no route a JSON 404 (not Django's HTML page)."""
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
-from django.http import JsonResponse
+from django.http import HttpResponseNotFound, JsonResponse
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +32,28 @@ class BodySizeLimitMiddleware:
     """Refuse API request bodies above DATA_UPLOAD_MAX_MEMORY_SIZE with 413 before reading them.
 
     DRF parses from the request stream, which skips Django's own size check on `request.body`.
+    The setting is read per request, so a changed limit applies without a restart of the handler.
+
+    A path under /api/ that no route matches (e.g. `/api/v1/baselines/0.5/`, which the routers'
+    `[^/.]+` id pattern refuses) never reaches DRF; Django answers it with its HTML 404 page, which
+    is replaced here by DRF's JSON `{"detail": ...}`.
     """
 
     def __init__(self, get_response):
-        from django.conf import settings
-
         self.get_response = get_response
-        self.limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def __call__(self, request):
-        if self.limit is not None and request.path.startswith("/api/"):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and request.path.startswith("/api/"):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
-            if length > self.limit:
+            if length > limit:
                 return JsonResponse(
-                    {"detail": f"Request body too large: {length} bytes, the limit is {self.limit}."}, status=413
+                    {"detail": f"Request body too large: {length} bytes, the limit is {limit}."}, status=413
                 )
-        return self.get_response(request)
+        response = self.get_response(request)
+        if isinstance(response, HttpResponseNotFound) and request.path.startswith("/api/"):
+            return JsonResponse({"detail": "Not found."}, status=404)
+        return response

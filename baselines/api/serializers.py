@@ -1,13 +1,17 @@
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
-from enms.fields import FiniteFloatField
-from enms.rows import RowField, serializer_for
+from enms.fields import FiniteFloatField, StrictBooleanField, StrictCharField
+from enms.rows import FastRepresentationMixin, RowField, batch_serializer_for, serializer_for
 
 from ..models import EnergyBaseline, EnergyReading, Machine
 
 
 class MachineSerializer(serializers.ModelSerializer):
+    name = StrictCharField(max_length=200, validators=[UniqueValidator(queryset=Machine.objects.all())])
+    site = StrictCharField(max_length=200, required=False, allow_blank=True)
     rated_power_kw = FiniteFloatField(required=False, allow_null=True, min_value=0.000001)
+    is_active = StrictBooleanField(required=False)
 
     class Meta:
         model = Machine
@@ -24,9 +28,11 @@ READING_ROW = (
     RowField("is_anomaly", "bool", help_text="labelled ground truth"),
 )
 ReadingRowSerializer = serializer_for("ReadingRow", READING_ROW)
+MAX_READING_ROWS = 200_000
+ReadingBatchSerializer = batch_serializer_for("ReadingBatch", ReadingRowSerializer, MAX_READING_ROWS)
 
 
-class ReadingSerializer(serializers.ModelSerializer):
+class ReadingSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     class Meta:
         model = EnergyReading
         fields = ("timestamp", "energy_kwh", "production_units", "outdoor_temp_c", "operating_hours", "is_anomaly")
@@ -36,15 +42,6 @@ class IngestResultSerializer(serializers.Serializer):
     received = serializers.IntegerField()
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
-
-
-class RowErrorSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class RowErrorsSerializer(serializers.Serializer):
-    rows = RowErrorSerializer(many=True)
 
 
 class BaselineSerializer(serializers.ModelSerializer):
@@ -70,8 +67,13 @@ PREDICT_ROW = (
 PredictRowSerializer = serializer_for("PredictRow", PREDICT_ROW)
 
 
+MAX_PREDICT_ROWS = 100_000
+PredictBatchSerializer = batch_serializer_for("PredictBatch", PredictRowSerializer, MAX_PREDICT_ROWS)
+
+
 class PredictRequestSerializer(serializers.Serializer):
-    rows = PredictRowSerializer(many=True)
+    rows = PredictBatchSerializer(help_text="driver values per row (every driver the version uses); unknown keys "
+                                  "are refused")
 
 
 class PredictResponseSerializer(serializers.Serializer):

@@ -1,19 +1,23 @@
 from django.db import transaction
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from enms.parsers import CSVParser
+from enms.exceptions import READ_ERRORS, WRITE_ERRORS, error_responses
+from enms.fields import StrictBooleanFilter, StrictFilterSet, TextFilter
+from enms.parsers import API_PARSERS, CSVParser, JSONParser
 from enms.rows import parse_aware_datetime, validate_rows
 
 from ..models import BaselineStatus, EnergyBaseline, EnergyReading, Machine, ModelType
 from ..selectors import baselines_list, readings_list
 from ..services import baseline_activate, baseline_predict, readings_ingest
 from .serializers import (
+    MAX_PREDICT_ROWS,
+    MAX_READING_ROWS,
     PREDICT_ROW,
     READING_ROW,
     BaselineSerializer,
@@ -21,17 +25,9 @@ from .serializers import (
     MachineSerializer,
     PredictRequestSerializer,
     PredictResponseSerializer,
-    ReadingRowSerializer,
+    ReadingBatchSerializer,
     ReadingSerializer,
-    RowErrorsSerializer,
 )
-
-ERRORS = {
-    400: OpenApiResponse(description="Invalid input"),
-    401: OpenApiResponse(description="Not authenticated"),
-    403: OpenApiResponse(description="No permission"),
-    404: OpenApiResponse(description="Not found"),
-}
 
 
 def time_window(params) -> tuple:
@@ -40,9 +36,9 @@ def time_window(params) -> tuple:
     errors = {}
     for key in ("start", "end"):
         raw = params.get(key)
-        if raw:
+        if raw is not None:
             try:
-                window[key] = parse_aware_datetime(raw)
+                window[key] = parse_aware_datetime(raw, clamp=True)
             except ValueError as exc:
                 errors[key] = [str(exc)]
     if errors:
@@ -54,16 +50,26 @@ def time_window(params) -> tuple:
 
 
 WINDOW_PARAMS = [
-    OpenApiParameter("start", str, description="ISO 8601 with offset, inclusive"),
-    OpenApiParameter("end", str, description="ISO 8601 with offset, exclusive"),
+    OpenApiParameter("start", OpenApiTypes.DATETIME, description="ISO 8601 with offset, inclusive"),
+    OpenApiParameter("end", OpenApiTypes.DATETIME, description="ISO 8601 with offset, exclusive; after start"),
 ]
 
 
+class MachineFilter(StrictFilterSet):
+    site = TextFilter()
+    is_active = StrictBooleanFilter()
+
+    class Meta:
+        model = Machine
+        fields = ("machine_type", "site", "is_active")
+
+
 @extend_schema_view(
-    list=extend_schema(responses={200: MachineSerializer(many=True), 401: ERRORS[401]}),
-    create=extend_schema(responses={201: MachineSerializer, **ERRORS}),
-    retrieve=extend_schema(responses={200: MachineSerializer, 401: ERRORS[401], 404: ERRORS[404]}),
-    partial_update=extend_schema(responses={200: MachineSerializer, **ERRORS}),
+    list=extend_schema(responses={200: MachineSerializer(many=True), **error_responses(400, 401, 404)}),
+    create=extend_schema(responses={201: MachineSerializer, **error_responses(400, 401, 403, 409, 413, 415, 429)}),
+    retrieve=extend_schema(responses={200: MachineSerializer, **error_responses(401, 404)}),
+    partial_update=extend_schema(
+        responses={200: MachineSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)}),
 )
 class MachineViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
@@ -73,7 +79,8 @@ class MachineViewSet(
 
     queryset = Machine.objects.all().order_by("name")
     serializer_class = MachineSerializer
-    filterset_fields = ("machine_type", "site", "is_active")
+    filterset_class = MachineFilter
+    parser_classes = API_PARSERS
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
@@ -84,17 +91,30 @@ class MachineViewSet(
     @extend_schema(
         methods=["GET"],
         parameters=WINDOW_PARAMS,
-        responses={200: ReadingSerializer(many=True), **ERRORS},
+        responses={200: ReadingSerializer(many=True), **error_responses(400, 401, 404)},
         description="Readings of the machine, oldest first, paginated.",
     )
     @extend_schema(
         methods=["POST"],
-        request={"application/json": ReadingRowSerializer(many=True), "text/csv": {"type": "string"}},
-        responses={200: IngestResultSerializer, 400: RowErrorsSerializer, 401: ERRORS[401], 403: ERRORS[403],
-                   404: ERRORS[404], 413: OpenApiResponse(description="Body too large"),
-                   415: OpenApiResponse(description="Unsupported media type")},
+        request={
+            "application/json": ReadingBatchSerializer,
+            "text/csv": {"type": "string", "description": "a header row naming the columns (those of the JSON "
+                         "rows), then one reading per line; a blank cell is null"},
+        },
+        responses={200: IngestResultSerializer, **error_responses(*WRITE_ERRORS)},
         description="Bulk upsert on (machine, timestamp). All rows or none: any bad row gives 400 with "
-        "the errors of every bad row.",
+        "the errors of every bad row (`rows`), and nothing is written.",
+        examples=[
+            OpenApiExample("JSON rows", request_only=True, media_type="application/json", value=[
+                {"timestamp": "2025-02-03T08:00:00+00:00", "energy_kwh": 41.2, "production_units": 20.5,
+                 "outdoor_temp_c": 6.5, "operating_hours": 1.0, "is_anomaly": False},
+                {"timestamp": "2025-02-03T09:00:00+00:00", "energy_kwh": 43.9, "production_units": 22.0,
+                 "outdoor_temp_c": 7.0, "operating_hours": 1.0},
+            ]),
+            OpenApiExample("CSV", request_only=True, media_type="text/csv", value=(
+                "timestamp,energy_kwh,production_units,outdoor_temp_c,operating_hours\n"
+                "2025-02-03T08:00:00Z,41.2,20.5,6.5,1\n2025-02-03T09:00:00Z,43.9,22,7,1\n")),
+        ],
     )
     @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, CSVParser],
             filter_backends=[], pagination_class=viewsets.GenericViewSet.pagination_class)
@@ -104,8 +124,8 @@ class MachineViewSet(
             start, end = time_window(request.query_params)
             page = self.paginate_queryset(readings_list(machine=machine, start=start, end=end))
             return self.get_paginated_response(ReadingSerializer(page, many=True).data)
-        is_csv = request.content_type.split(";")[0].strip() == "text/csv"
-        rows, errors = validate_rows(request.data, READING_ROW, max_rows=200_000, blank_is_null=is_csv)
+        is_csv = request.content_type.split(";")[0].strip().lower() == "text/csv"
+        rows, errors = validate_rows(request.data, READING_ROW, max_rows=MAX_READING_ROWS, text_values=is_csv)
         if not errors:
             seen: dict = {}
             for index, row in enumerate(rows):
@@ -118,7 +138,7 @@ class MachineViewSet(
         return Response(readings_ingest(machine=machine, rows=rows))
 
 
-class BaselineFilter(filters.FilterSet):
+class BaselineFilter(StrictFilterSet):
     machine_id = filters.UUIDFilter(field_name="machine_id")
     model_type = filters.ChoiceFilter(choices=ModelType.choices)
     status = filters.ChoiceFilter(choices=BaselineStatus.choices)
@@ -129,14 +149,15 @@ class BaselineFilter(filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: BaselineSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]}),
-    retrieve=extend_schema(responses={200: BaselineSerializer, 401: ERRORS[401], 404: ERRORS[404]}),
+    list=extend_schema(responses={200: BaselineSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(responses={200: BaselineSerializer, **error_responses(401, 404)}),
 )
 class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
     """Versions of machines' models (energy baselines and anomaly detectors)."""
 
     serializer_class = BaselineSerializer
     filterset_class = BaselineFilter
+    parser_classes = API_PARSERS
 
     def get_queryset(self):
         return baselines_list()
@@ -148,21 +169,37 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
             self._ignore_model_permissions = True  # a computation, not a write
         return super().get_permissions()
 
-    @extend_schema(request=PredictRequestSerializer, responses={200: PredictResponseSerializer, **ERRORS})
-    @action(detail=True, methods=["post"])
+    @extend_schema(
+        request=PredictRequestSerializer,
+        responses={200: PredictResponseSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
+        description="Predicted kWh per row, and whether any driver lies outside the range the version was "
+        "trained on. Energy baselines only; every driver the version uses must be given.",
+        examples=[OpenApiExample("Two hours", request_only=True, value={"rows": [
+            {"timestamp": "2025-02-03T08:00:00Z", "production_units": 20.5, "outdoor_temp_c": 6.5,
+             "operating_hours": 1.0},
+            {"timestamp": "2025-02-03T09:00:00Z", "production_units": 22.0, "outdoor_temp_c": 7.0,
+             "operating_hours": 1.0},
+        ]})],
+    )
+    @action(detail=True, methods=["post"], serializer_class=PredictRequestSerializer)
     def predict(self, request, pk=None):
         baseline = self.get_object()
         body = request.data
         if not isinstance(body, dict) or "rows" not in body:
             raise ValidationError({"rows": ["This field is required."]})
-        rows, errors = validate_rows(body["rows"], PREDICT_ROW, max_rows=100_000)
+        rows, errors = validate_rows(body["rows"], PREDICT_ROW, max_rows=MAX_PREDICT_ROWS)
         if errors:
             return Response({"rows": errors}, status=status.HTTP_400_BAD_REQUEST)
         if baseline.model_type != ModelType.ENERGY_BASELINE:
             raise ValidationError({"detail": "Only energy baselines predict kWh."})
         return Response(baseline_predict(baseline=baseline, rows=rows))
 
-    @extend_schema(request=None, responses={200: BaselineSerializer, **ERRORS})
+    @extend_schema(
+        request=None,
+        responses={200: BaselineSerializer, **error_responses(400, 401, 403, 404, 413, 429)},
+        description="Make this version the active one of its machine and model type; the previous active "
+        "version is retired. 400 for a version without a fitted model.",
+    )
     @action(detail=True, methods=["post"])
     def activate(self, request, pk=None):
         baseline = self.get_object()

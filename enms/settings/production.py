@@ -1,9 +1,14 @@
 """Production: secrets and hosts must come from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env
 
 SECRET_KEY = env("SECRET_KEY")  # no default: production refuses to start without one
+if not SECRET_KEY.strip():
+    # An empty value would only fail at the first request that signs something.
+    raise ImproperlyConfigured("Set the SECRET_KEY environment variable (it is empty).")
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

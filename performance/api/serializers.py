@@ -1,8 +1,17 @@
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from baselines.models import ModelType
-from enms.fields import FiniteFloatField
-from enms.rows import RowField, serializer_for
+from enms.fields import (
+    AwareDateTimeField,
+    FiniteFloatField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
+from enms.rows import FastRepresentationMixin, RowField, batch_serializer_for, serializer_for
 
 from ..models import (
     AlertType,
@@ -11,6 +20,7 @@ from ..models import (
     ModelPerformanceMetric,
     ModelTrainingHistory,
     Severity,
+    TrainingStatus,
     TriggerType,
     UnresolvedModelAlert,
 )
@@ -38,9 +48,10 @@ METRIC_ROW = (
 )
 MetricRecordSerializer = serializer_for("MetricRecord", METRIC_ROW)
 MAX_METRIC_ROWS = 10_000
+MetricRecordBatchSerializer = batch_serializer_for("MetricRecordBatch", MetricRecordSerializer, MAX_METRIC_ROWS)
 
 
-class MetricSerializer(serializers.ModelSerializer):
+class MetricSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     model_id = serializers.UUIDField(read_only=True)
     machine_id = serializers.UUIDField(read_only=True)
 
@@ -56,13 +67,15 @@ class MetricSerializer(serializers.ModelSerializer):
 
 
 class TrendQuerySerializer(serializers.Serializer):
-    model_id = serializers.UUIDField(required=False)
-    machine_id = serializers.UUIDField(required=False)
-    model_type = serializers.ChoiceField(choices=ModelType.choices, required=False)
+    model_id = serializers.UUIDField(required=False, help_text="the model version; or give machine_id")
+    machine_id = serializers.UUIDField(required=False, help_text="all versions of the machine's model type; the "
+                                       "active version gives the reference value")
+    model_type = serializers.ChoiceField(choices=ModelType.choices, required=False,
+                                         help_text="with machine_id; default energy_baseline")
     metric = serializers.ChoiceField(choices=TREND_METRICS, default="rmse")
     bucket = serializers.ChoiceField(choices=("hour", "day", "week"), default="day")
-    start = serializers.DateTimeField(required=False)
-    end = serializers.DateTimeField(required=False)
+    start = AwareDateTimeField(required=False, clamp=True, help_text="inclusive")
+    end = AwareDateTimeField(required=False, clamp=True, help_text="exclusive; after start")
 
     def validate(self, attrs):
         if not attrs.get("model_id") and not attrs.get("machine_id"):
@@ -93,10 +106,10 @@ def _window_check(attrs, start_key, end_key):
 
 class DriftCheckRequestSerializer(serializers.Serializer):
     model_id = serializers.UUIDField()
-    reference_start = serializers.DateTimeField(required=False)
-    reference_end = serializers.DateTimeField(required=False)
-    current_start = serializers.DateTimeField(required=False)
-    current_end = serializers.DateTimeField(required=False)
+    reference_start = AwareDateTimeField(required=False, help_text="default: the model's training window")
+    reference_end = AwareDateTimeField(required=False)
+    current_start = AwareDateTimeField(required=False, help_text="default: the latest 7 days of readings")
+    current_end = AwareDateTimeField(required=False)
 
     def validate(self, attrs):
         _window_check(attrs, "reference_start", "reference_end")
@@ -120,24 +133,66 @@ class ConceptDriftSerializer(serializers.Serializer):
     drifted = serializers.BooleanField()
 
 
+DRIFT_SEVERITIES = ("none", "warning", "critical")
+
+
+class DriftSeverityField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=DRIFT_SEVERITIES, **kwargs)
+
+
+class DriftSeverityFieldExtension(OpenApiSerializerFieldExtension):
+    """Its own named enum: alert severities are only warning/critical, and two choice sets under the
+    one field name `severity` would otherwise get an arbitrary generated name."""
+
+    target_class = DriftSeverityField
+
+    def map_serializer_field(self, auto_schema, direction):
+        component = ResolvedComponent(
+            name="DriftSeverityEnum", type=ResolvedComponent.SCHEMA, object="DriftSeverityEnum",
+            schema={"type": "string", "enum": list(DRIFT_SEVERITIES),
+                    "description": "none: no drift; warning or critical: an alert was raised or counted"},
+        )
+        auto_schema.registry.register_on_missing(component)
+        return component.ref
+
+
 class DriftCheckResponseSerializer(serializers.Serializer):
     metric_id = serializers.UUIDField()
     drift_detected = serializers.BooleanField()
-    drift_score = serializers.FloatField()
-    severity = serializers.ChoiceField(choices=("none", "warning", "critical"))
+    drift_score = serializers.FloatField(min_value=0, max_value=1)
+    severity = DriftSeverityField()
     data_drift = serializers.DictField(child=FeatureDriftSerializer())
     concept_drift = ConceptDriftSerializer()
     alert_id = serializers.UUIDField(allow_null=True)
 
 
+HYPERPARAMETERS_SCHEMA = {
+    "type": "object",
+    "description": "overrides of the fitting defaults",
+    "properties": {
+        "algorithm": {"type": "string", "enum": ["ridge", "linear", "gbr"]},
+        "alpha": {"type": "number", "minimum": 0, "maximum": 1e6},
+        "holdout_fraction": {"type": "number", "minimum": 0.05, "maximum": 0.5},
+        "time_of_week": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field(HYPERPARAMETERS_SCHEMA)
+class HyperparametersField(serializers.DictField):
+    """Checked key by key in `RetrainTriggerSerializer.validate_hyperparameters`."""
+
+
 class RetrainTriggerSerializer(serializers.Serializer):
-    model_id = serializers.UUIDField(required=False)
-    machine_id = serializers.UUIDField(required=False)
+    model_id = serializers.UUIDField(required=False, help_text="retrain this version's machine and model type")
+    machine_id = serializers.UUIDField(required=False, help_text="with model_type: e.g. a machine's first training")
     model_type = serializers.ChoiceField(choices=ModelType.choices, required=False)
     trigger_type = serializers.ChoiceField(choices=TriggerType.choices, default=TriggerType.MANUAL)
-    training_start = serializers.DateTimeField(required=False)
-    training_end = serializers.DateTimeField(required=False)
-    hyperparameters = serializers.DictField(required=False, default=dict)
+    training_start = AwareDateTimeField(required=False)
+    training_end = AwareDateTimeField(required=False)
+    hyperparameters = HyperparametersField(required=False, default=dict)
 
     def validate_hyperparameters(self, value):
         allowed = {"alpha": (0.0, 1e6), "holdout_fraction": (0.05, 0.5)}
@@ -174,13 +229,7 @@ class RetrainTriggerSerializer(serializers.Serializer):
 
 class RetrainAcceptedSerializer(serializers.Serializer):
     training_id = serializers.UUIDField()
-    status = serializers.CharField()
-
-
-class ConflictSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    training_id = serializers.UUIDField(required=False)
-    ab_test_id = serializers.UUIDField(required=False)
+    status = serializers.ChoiceField(choices=[TrainingStatus.PENDING])
 
 
 class TrainingHistorySerializer(serializers.ModelSerializer):
@@ -201,21 +250,29 @@ class TrainingHistorySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ABTestStartSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    model_a_id = serializers.UUIDField()
-    model_b_id = serializers.UUIDField()
-    traffic_split = FiniteFloatField(default=0.5)
-    duration_days = serializers.IntegerField(default=14, min_value=1, max_value=365)
-    min_samples = serializers.IntegerField(default=168, min_value=2, max_value=1_000_000)
-    auto_promote = serializers.BooleanField(default=False)
-    window_start = serializers.DateTimeField(required=False)
-    window_end = serializers.DateTimeField(required=False)
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": 1, "exclusiveMinimum": True,
+                      "exclusiveMaximum": True})
+class OpenUnitIntervalField(FiniteFloatField):
+    """A share strictly between 0 and 1."""
 
-    def validate_traffic_split(self, value):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
         if not 0 < value < 1:
-            raise serializers.ValidationError("traffic_split must lie strictly between 0 and 1.")
+            raise serializers.ValidationError("Must lie strictly between 0 and 1.")
         return value
+
+
+class ABTestStartSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=200)
+    model_a_id = serializers.UUIDField(help_text="the champion")
+    model_b_id = serializers.UUIDField(help_text="the challenger: another version of the same machine and type")
+    traffic_split = OpenUnitIntervalField(default=0.5, help_text="share of readings served by model B, 0 < s < 1")
+    duration_days = StrictIntegerField(default=14, min_value=1, max_value=365)
+    min_samples = StrictIntegerField(default=168, min_value=2, max_value=1_000_000)
+    auto_promote = StrictBooleanField(default=False)
+    window_start = AwareDateTimeField(required=False, help_text="with window_end: backtest this past window "
+                                      "on stored readings, decided at once")
+    window_end = AwareDateTimeField(required=False, help_text="in the past, after window_start")
 
     def validate(self, attrs):
         if bool(attrs.get("window_start")) != bool(attrs.get("window_end")):
@@ -311,4 +368,4 @@ class ActiveAlertQuerySerializer(serializers.Serializer):
 
 
 class ResolveSerializer(serializers.Serializer):
-    resolution_notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    resolution_notes = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000)

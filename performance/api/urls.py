@@ -16,8 +16,8 @@ urlpatterns = [
     path("drift/check", views.DriftCheckView.as_view(), name="drift-check"),
     path("retrain/trigger", views.RetrainTriggerView.as_view(), name="retrain-trigger"),
     path("ab-test/start", views.ABTestStartView.as_view(), name="ab-test-start"),
-    path("ab-test/<uuid:pk>/results", views.ABTestResultsView.as_view(), name="ab-test-results"),
+    path("ab-test/<str:pk>/results", views.ABTestResultsView.as_view(), name="ab-test-results"),
     path("alerts/active", views.ActiveAlertsView.as_view(), name="alerts-active"),
-    path("alerts/<uuid:pk>/resolve", views.AlertResolveView.as_view(), name="alert-resolve"),
+    path("alerts/<str:pk>/resolve", views.AlertResolveView.as_view(), name="alert-resolve"),
     *router.urls,
 ]

@@ -1,14 +1,16 @@
 from django.db import transaction
-from django.shortcuts import get_object_or_404
+from django.db.models import Q
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
-from baselines.api.views import ERRORS, WINDOW_PARAMS, time_window
 from baselines.models import EnergyBaseline, Machine, ModelType
+from enms.exceptions import READ_ERRORS, error_responses
+from enms.fields import AwareDateTimeFilter, StrictBooleanFilter, StrictFilterSet
+from enms.parsers import API_PARSERS
 from enms.rows import validate_rows
 
 from ..models import (
@@ -37,9 +39,9 @@ from .serializers import (
     ActiveAlertQuerySerializer,
     ActiveAlertSerializer,
     AlertSerializer,
-    ConflictSerializer,
     DriftCheckRequestSerializer,
     DriftCheckResponseSerializer,
+    MetricRecordBatchSerializer,
     MetricRecordSerializer,
     MetricSerializer,
     ResolveSerializer,
@@ -50,16 +52,19 @@ from .serializers import (
     TrendSerializer,
 )
 
-CONFLICT = {409: ConflictSerializer}
+# Every POST below: 401 anonymous, 403 without the model permission (or a session without its CSRF
+# token), 413 body too large, 415 not JSON, 429 throttled.
+POST_ERRORS = (400, 401, 403, 413, 415, 429)
+EXAMPLE_MODEL_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 
 
-class MetricFilter(filters.FilterSet):
+class MetricFilter(StrictFilterSet):
     machine_id = filters.UUIDFilter(field_name="machine_id")
     model_id = filters.UUIDFilter(field_name="model_id")
     model_type = filters.ChoiceFilter(choices=ModelType.choices)
     source = filters.ChoiceFilter(choices=MetricSource.choices)
-    start = filters.IsoDateTimeFilter(field_name="evaluated_at", lookup_expr="gte")
-    end = filters.IsoDateTimeFilter(field_name="evaluated_at", lookup_expr="lt")
+    start = AwareDateTimeFilter(field_name="evaluated_at", lookup_expr="gte", help_text="evaluated at or after")
+    end = AwareDateTimeFilter(field_name="evaluated_at", lookup_expr="lt", help_text="evaluated before")
 
     class Meta:
         model = ModelPerformanceMetric
@@ -67,8 +72,8 @@ class MetricFilter(filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: MetricSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]}),
-    retrieve=extend_schema(responses={200: MetricSerializer, 401: ERRORS[401], 404: ERRORS[404]}),
+    list=extend_schema(responses={200: MetricSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(responses={200: MetricSerializer, **error_responses(401, 404)}),
 )
 class MetricViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored model performance metrics, newest first."""
@@ -85,14 +90,31 @@ class MetricRecordView(GenericAPIView):
 
     permission_model, permission_action = ModelPerformanceMetric, "add"
     queryset = ModelPerformanceMetric.objects.none()
+    serializer_class = MetricRecordSerializer
+    parser_classes = API_PARSERS
+    pagination_class = None
 
     @extend_schema(
-        request=MetricRecordSerializer(many=True),
-        responses={201: MetricSerializer(many=True), 400: OpenApiResponse(description="Invalid rows"),
-                   401: ERRORS[401], 403: ERRORS[403], 413: OpenApiResponse(description="Body too large"),
-                   415: OpenApiResponse(description="Unsupported media type")},
-        description="Body: one object or a list (≤ 10,000). `machine_id` and `model_type` come from the model. "
-        "One object in, one stored row out; a list in, a list out. Any bad row: 400 and nothing is stored.",
+        request=PolymorphicProxySerializer(
+            component_name="MetricRecordBody",
+            serializers=[MetricRecordSerializer, MetricRecordBatchSerializer],
+            resource_type_field_name=None, many=False,
+        ),
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="MetricRecordResult",
+                serializers=[MetricSerializer, MetricSerializer(many=True)],
+                resource_type_field_name=None, many=False,
+            ),
+            **error_responses(*POST_ERRORS),
+        },
+        description="Body: one object or a list (1 to 10,000). `machine_id` and `model_type` come from the "
+        "model. One object in, one stored row out; a list in, a list out. Any bad row: 400 (for a list, "
+        "`rows` names every bad row) and nothing is stored. An unknown `model_id` is a bad row.",
+        examples=[OpenApiExample("One weekly evaluation", request_only=True, value={
+            "model_id": EXAMPLE_MODEL_ID, "sample_count": 168, "evaluation_start": "2025-03-03T00:00:00Z",
+            "evaluation_end": "2025-03-10T00:00:00Z", "r_squared": 0.91, "rmse": 2.4, "mae": 1.8, "cv_rmse": 0.06,
+            "nmbe": -0.01})],
     )
     def post(self, request):
         data = request.data
@@ -108,7 +130,8 @@ class MetricRecordView(GenericAPIView):
                 row_errors = {}
                 if row["model_id"] not in models:
                     row_errors["model_id"] = ["No model with this id."]
-                if row["evaluation_start"] and row["evaluation_end"] and row["evaluation_start"] >= row["evaluation_end"]:
+                start, end = row["evaluation_start"], row["evaluation_end"]
+                if start and end and start >= end:
                     row_errors["evaluation_end"] = ["evaluation_end must be after evaluation_start."]
                 if row_errors:
                     errors.append({"index": index, "errors": row_errors})
@@ -125,10 +148,18 @@ class MetricTrendView(GenericAPIView):
     """A metric over time, bucketed by hour, day or week, with the training-time reference."""
 
     queryset = ModelPerformanceMetric.objects.none()
+    serializer_class = TrendSerializer
+    pagination_class = None
+    filter_backends = []
 
-    @extend_schema(parameters=[TrendQuerySerializer], responses={200: TrendSerializer, **ERRORS})
+    @extend_schema(
+        parameters=[TrendQuerySerializer],
+        responses={200: TrendSerializer, **error_responses(400, 401, 404)},
+        description="Mean of `metric` per bucket (`value`) and the number of metrics rows in it (`n`). Give "
+        "`model_id` or `machine_id`; 404 if it does not exist.",
+    )
     def get(self, request):
-        query = TrendQuerySerializer(data=request.query_params)
+        query = TrendQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         q = query.validated_data
         model = None
@@ -146,8 +177,17 @@ class DriftCheckView(GenericAPIView):
 
     permission_model, permission_action = ModelPerformanceMetric, "add"
     queryset = ModelPerformanceMetric.objects.none()
+    serializer_class = DriftCheckRequestSerializer
+    parser_classes = API_PARSERS
 
-    @extend_schema(request=DriftCheckRequestSerializer, responses={200: DriftCheckResponseSerializer, **ERRORS})
+    @extend_schema(
+        request=DriftCheckRequestSerializer,
+        responses={200: DriftCheckResponseSerializer, **error_responses(*POST_ERRORS, 404)},
+        description="404 for an unknown model; 400 for a version that is not a trained energy baseline or a "
+        "window with too few readings.",
+        examples=[OpenApiExample("Latest week against the training window", request_only=True,
+                                 value={"model_id": EXAMPLE_MODEL_ID})],
+    )
     def post(self, request):
         body = DriftCheckRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -166,9 +206,17 @@ class RetrainTriggerView(GenericAPIView):
 
     permission_model, permission_action = ModelTrainingHistory, "add"
     queryset = ModelTrainingHistory.objects.none()
+    serializer_class = RetrainTriggerSerializer
+    parser_classes = API_PARSERS
 
-    @extend_schema(request=RetrainTriggerSerializer,
-                   responses={202: RetrainAcceptedSerializer, **ERRORS, **CONFLICT})
+    @extend_schema(
+        request=RetrainTriggerSerializer,
+        responses={202: RetrainAcceptedSerializer, **error_responses(*POST_ERRORS, 404, 409)},
+        description="Give `model_id`, or `machine_id` and `model_type`; 404 if it does not exist. 409 (with "
+        "the open job's `training_id`) while a job is pending or running for that machine and model type.",
+        examples=[OpenApiExample("Retrain a model", request_only=True,
+                                 value={"model_id": EXAMPLE_MODEL_ID, "trigger_type": "manual"})],
+    )
     def post(self, request):
         body = RetrainTriggerSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -188,7 +236,7 @@ class RetrainTriggerView(GenericAPIView):
         return Response({"training_id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
 
-class TrainingHistoryFilter(filters.FilterSet):
+class TrainingHistoryFilter(StrictFilterSet):
     machine_id = filters.UUIDFilter(field_name="machine_id")
     model_id = filters.UUIDFilter(field_name="model_id")
     status = filters.ChoiceFilter(choices=TrainingStatus.choices)
@@ -201,8 +249,8 @@ class TrainingHistoryFilter(filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: TrainingHistorySerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]}),
-    retrieve=extend_schema(responses={200: TrainingHistorySerializer, 401: ERRORS[401], 404: ERRORS[404]}),
+    list=extend_schema(responses={200: TrainingHistorySerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(responses={200: TrainingHistorySerializer, **error_responses(401, 404)}),
 )
 class TrainingHistoryViewSet(viewsets.ReadOnlyModelViewSet):
     """Training and retraining jobs, newest first."""
@@ -214,27 +262,25 @@ class TrainingHistoryViewSet(viewsets.ReadOnlyModelViewSet):
         return training_history_list().select_related("triggered_by")
 
 
-class ABTestFilter(filters.FilterSet):
+class ABTestFilter(StrictFilterSet):
     machine_id = filters.UUIDFilter(field_name="machine_id")
     model_id = filters.UUIDFilter(method="filter_model")
     model_type = filters.ChoiceFilter(choices=ModelType.choices)
     status = filters.ChoiceFilter(choices=ModelABTest._meta.get_field("status").choices)
-    start = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    end = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    start = AwareDateTimeFilter(field_name="started_at", lookup_expr="gte", help_text="started at or after")
+    end = AwareDateTimeFilter(field_name="started_at", lookup_expr="lt", help_text="started before")
 
     class Meta:
         model = ModelABTest
         fields = ("machine_id", "model_id", "model_type", "status", "start", "end")
 
     def filter_model(self, queryset, name, value):
-        from django.db.models import Q
-
         return queryset.filter(Q(model_a_id=value) | Q(model_b_id=value))
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ABTestSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]}),
-    retrieve=extend_schema(responses={200: ABTestSerializer, 401: ERRORS[401], 404: ERRORS[404]}),
+    list=extend_schema(responses={200: ABTestSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(responses={200: ABTestSerializer, **error_responses(401, 404)}),
 )
 class ABTestViewSet(viewsets.ReadOnlyModelViewSet):
     """A/B tests, newest first."""
@@ -251,8 +297,19 @@ class ABTestStartView(GenericAPIView):
 
     permission_model, permission_action = ModelABTest, "add"
     queryset = ModelABTest.objects.none()
+    serializer_class = ABTestStartSerializer
+    parser_classes = API_PARSERS
 
-    @extend_schema(request=ABTestStartSerializer, responses={201: ABTestSerializer, **ERRORS, **CONFLICT})
+    @extend_schema(
+        request=ABTestStartSerializer,
+        responses={201: ABTestSerializer, **error_responses(*POST_ERRORS, 409)},
+        description="400 if a version does not exist, or the two belong to different machines or model types; "
+        "409 (with `ab_test_id`) if the machine already has a running test. A past window is backtested on "
+        "stored readings and decided at once.",
+        examples=[OpenApiExample("Two weeks, half the traffic", request_only=True, value={
+            "name": "v1 vs v2", "model_a_id": EXAMPLE_MODEL_ID, "model_b_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "traffic_split": 0.5, "duration_days": 14})],
+    )
     def post(self, request):
         body = ABTestStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -274,22 +331,25 @@ class ABTestResultsView(GenericAPIView):
     """Results of an A/B test: interim while it runs, final once decided."""
 
     queryset = ModelABTest.objects.all()
+    serializer_class = ABResultsSerializer
+    pagination_class = None
+    filter_backends = []
 
-    @extend_schema(responses={200: ABResultsSerializer, 401: ERRORS[401], 404: ERRORS[404]})
+    @extend_schema(responses={200: ABResultsSerializer, **error_responses(401, 404)})
     def get(self, request, pk):
         test = get_object_or_404(ModelABTest.objects.select_related("model_a", "model_b"), pk=pk)
         return Response(ABResultsSerializer(abtest_results(test=test)).data)
 
 
-class AlertFilter(filters.FilterSet):
+class AlertFilter(StrictFilterSet):
     machine_id = filters.UUIDFilter(field_name="machine_id")
     model_id = filters.UUIDFilter(field_name="model_id")
     model_type = filters.ChoiceFilter(choices=ModelType.choices)
     alert_type = filters.ChoiceFilter(choices=AlertType.choices)
     severity = filters.ChoiceFilter(choices=Severity.choices)
-    is_resolved = filters.BooleanFilter()
-    start = filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
-    end = filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="lt")
+    is_resolved = StrictBooleanFilter()
+    start = AwareDateTimeFilter(field_name="last_seen", lookup_expr="gte", help_text="last seen at or after")
+    end = AwareDateTimeFilter(field_name="last_seen", lookup_expr="lt", help_text="last seen before")
 
     class Meta:
         model = ModelAlert
@@ -297,8 +357,8 @@ class AlertFilter(filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: AlertSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]}),
-    retrieve=extend_schema(responses={200: AlertSerializer, 401: ERRORS[401], 404: ERRORS[404]}),
+    list=extend_schema(responses={200: AlertSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(responses={200: AlertSerializer, **error_responses(401, 404)}),
 )
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     """All alerts, open first, newest first."""
@@ -315,11 +375,12 @@ class ActiveAlertsView(GenericAPIView):
 
     serializer_class = ActiveAlertSerializer
     queryset = ModelAlert.objects.none()
+    filter_backends = []
 
     @extend_schema(parameters=[ActiveAlertQuerySerializer],
-                   responses={200: ActiveAlertSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]})
+                   responses={200: ActiveAlertSerializer(many=True), **error_responses(*READ_ERRORS)})
     def get(self, request):
-        query = ActiveAlertQuerySerializer(data=request.query_params)
+        query = ActiveAlertQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         page = self.paginate_queryset(alerts_active(**query.validated_data))
         return self.get_paginated_response(ActiveAlertSerializer(page, many=True).data)
@@ -330,8 +391,15 @@ class AlertResolveView(GenericAPIView):
 
     permission_model, permission_action = ModelAlert, "change"
     queryset = ModelAlert.objects.all()
+    serializer_class = ResolveSerializer
+    parser_classes = API_PARSERS
 
-    @extend_schema(request=ResolveSerializer, responses={200: AlertSerializer, **ERRORS})
+    @extend_schema(
+        request=ResolveSerializer,
+        responses={200: AlertSerializer, **error_responses(*POST_ERRORS, 404)},
+        examples=[OpenApiExample("Resolve", request_only=True,
+                                 value={"resolution_notes": "Compressed-air leak on line 2 fixed."})],
+    )
     def post(self, request, pk):
         body = ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
