@@ -36,34 +36,55 @@ READING_COLUMNS = ("energy_kwh", "production_units", "outdoor_temp_c", "operatin
 def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
     """Insert or update (on machine + timestamp) a batch of validated readings, all or nothing.
 
-    One query finds which timestamps exist (to report created vs updated), one bulk upsert
-    writes them.
+    PostgreSQL: the rows are COPYed into a temporary table, then one
+    `INSERT ... ON CONFLICT DO UPDATE ... RETURNING (xmax = 0)` upserts them and tells exactly
+    which were new, even when two ingests of the same rows race. Elsewhere: one query counts the
+    existing timestamps, one bulk upsert writes.
     """
+    from django.db import connection
+
     from .models import EnergyReading
 
-    objs = [
-        EnergyReading(
-            machine_id=machine.pk,
-            timestamp=row["timestamp"],
-            energy_kwh=row["energy_kwh"],
-            production_units=row.get("production_units"),
-            outdoor_temp_c=row.get("outdoor_temp_c"),
-            operating_hours=row.get("operating_hours"),
-            is_anomaly=bool(row.get("is_anomaly") or False),
-        )
+    values = [
+        (machine.pk, row["timestamp"], row["energy_kwh"], row.get("production_units"), row.get("outdoor_temp_c"),
+         row.get("operating_hours"), bool(row.get("is_anomaly") or False))
         for row in rows
     ]
-    timestamps = [o.timestamp for o in objs]
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            columns = "machine_id, timestamp, energy_kwh, production_units, outdoor_temp_c, operating_hours, is_anomaly"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS reading_ingest (machine_id uuid, timestamp timestamptz, "
+                    "energy_kwh double precision, production_units double precision, outdoor_temp_c double precision, "
+                    "operating_hours double precision, is_anomaly boolean) ON COMMIT DELETE ROWS"
+                )
+                # Emptied at commit, but an ingest nested in a larger transaction must not see the last one.
+                cursor.execute("TRUNCATE reading_ingest")
+                with cursor.cursor.copy(f"COPY reading_ingest ({columns}) FROM STDIN") as copy:
+                    for row in values:
+                        copy.write_row(row)
+                cursor.execute(
+                    f"WITH upserted AS (INSERT INTO energy_readings ({columns}) SELECT {columns} FROM reading_ingest "
+                    "ON CONFLICT (machine_id, timestamp) DO UPDATE SET "
+                    + ", ".join(f"{c} = EXCLUDED.{c}" for c in READING_COLUMNS)
+                    + " RETURNING (xmax = 0) AS inserted) "
+                    "SELECT count(*) FILTER (WHERE inserted), count(*) FROM upserted"
+                )
+                created, total = cursor.fetchone()
+            return {"received": len(rows), "created": created, "updated": total - created}
+        objs = [
+            EnergyReading(machine_id=m, timestamp=t, energy_kwh=e, production_units=p, outdoor_temp_c=o,
+                          operating_hours=h, is_anomaly=a)
+            for m, t, e, p, o, h, a in values
+        ]
         existing = 0
+        timestamps = [o.timestamp for o in objs]
         for start in range(0, len(timestamps), 5000):
             chunk = timestamps[start:start + 5000]
             existing += EnergyReading.objects.filter(machine_id=machine.pk, timestamp__in=chunk).count()
         EnergyReading.objects.bulk_create(
-            objs,
-            batch_size=5000,
-            update_conflicts=True,
-            unique_fields=["machine", "timestamp"],
+            objs, batch_size=5000, update_conflicts=True, unique_fields=["machine", "timestamp"],
             update_fields=list(READING_COLUMNS),
         )
     return {"received": len(rows), "created": len(rows) - existing, "updated": existing}

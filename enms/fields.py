@@ -33,10 +33,19 @@ def parse_aware_datetime(value: Any, *, clamp: bool = False) -> datetime:
         raise ValueError("Datetime has wrong type; expected an ISO 8601 string.")
     # RFC 3339 allows a lower-case "t" separator and "z" offset.
     text = value.upper()
-    try:
-        parsed = parse_datetime(text)
-    except ValueError:
-        parsed = None
+    parsed = None
+    if len(text) >= 20 and text[4] == "-" and text[10] == "T":
+        # The common extended form parses several times faster with the C parser than with the
+        # regular expression; anything it refuses still gets the regular expression below.
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        try:
+            parsed = parse_datetime(text)
+        except ValueError:
+            parsed = None
     if parsed is None:
         raise ValueError("Datetime has wrong format; use ISO 8601, e.g. 2026-01-31T13:00:00+00:00.")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
