@@ -39,7 +39,8 @@ class EnergyReadingAdmin(admin.ModelAdmin):
 class EnergyBaselineAdmin(admin.ModelAdmin):
     list_display = ("machine", "model_type", "version", "status", "algorithm", "holdout_cv_rmse",
                     "holdout_nmbe", "training_start", "training_end", "created_at")
-    list_filter = ("model_type", "status", "machine__machine_type", ("created_at", admin.DateFieldListFilter), "machine")
+    list_filter = ("model_type", "status", "machine__machine_type", ("created_at", admin.DateFieldListFilter),
+                   "machine")
     search_fields = ("machine__name", "algorithm", "notes")
     list_select_related = ("machine",)
     actions = ["activate_selected"]

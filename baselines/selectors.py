@@ -19,8 +19,10 @@ def readings_frame(
     *, machine_ids: list, start: datetime | None = None, end: datetime | None = None
 ) -> pd.DataFrame:
     """Readings of one or many machines as one DataFrame (one query), sorted by machine and time."""
-    qs = EnergyReading.objects.filter(machine_id__in=machine_ids).between(start, end).order_by("machine_id", "timestamp")
-    frame = pd.DataFrame.from_records(qs.values_list("machine_id", *READING_FIELDS), columns=["machine_id", *READING_FIELDS])
+    qs = (EnergyReading.objects.filter(machine_id__in=machine_ids).between(start, end)
+          .order_by("machine_id", "timestamp"))
+    columns = ["machine_id", *READING_FIELDS]
+    frame = pd.DataFrame.from_records(qs.values_list(*columns), columns=columns)
     if not frame.empty:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
         for column in ("energy_kwh", "production_units", "outdoor_temp_c", "operating_hours"):

@@ -140,8 +140,8 @@ GROUP BY 1
 ORDER BY 1
 """
 
-PLAN_LINE = re.compile(r"(->|Scan|Sort|Limit|SubPlan|InitPlan|Aggregate|Loop|Join|Index Cond|Filter|Hash Cond|Execution Time"
-                       r"|Buffers: shared)")
+PLAN_LINE = re.compile(r"(->|Scan|Sort|Limit|SubPlan|InitPlan|Aggregate|Loop|Join|Index Cond|Filter|Hash Cond"
+                       r"|Execution Time|Buffers: shared)")
 
 
 # --- data -------------------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def rows_fleet(d: dict) -> list[dict]:
     return [
         _row(f"train {d['machines']} machines × {d['days']} days", f"{d['train_s']:.1f} s",
              f"{1000 * d['train_s'] / d['machines']:.0f} ms/machine", "—", "—", None),
-        _row("evaluation cycle, DB in → rows out", f"{d['cycle_s']:.2f} s", f"numpy-only metrics {_fmt_ms(d['limit_s'])}",
+        _row("evaluation cycle, DB in → rows out", f"{d['cycle_s']:.2f} s",
+             f"numpy-only metrics {_fmt_ms(d['limit_s'])}",
              f"{d['ratio_cycle_limit']:,.0f}×", "≤ 2× limit", d["ratio_cycle_limit"] <= 2),
         _row("evaluation cycle vs raw fetch + predictions + numpy metrics", f"{d['cycle_s']:.2f} s",
              f"{io_limit:.2f} s", f"{d['ratio_cycle_io_limit']:.2f}×", "≤ 2×", d["ratio_cycle_io_limit"] <= 2),
@@ -94,7 +95,8 @@ def rows_quality(d: dict) -> list[dict]:
                             "≤ 5 % (within error bar)", r["holds_alpha"]))
         else:
             out.append(_row(f"power, {label}", f"{r['dm_ewc']:.1%} (size-adj. {r['dm_ewc_size_adjusted']:.1%})",
-                            f"daily batch means {r['batch_means']:.1%} (size-adj. {r['batch_means_size_adjusted']:.1%})",
+                            f"daily batch means {r['batch_means']:.1%} "
+                            f"(size-adj. {r['batch_means_size_adjusted']:.1%})",
                             "—", "≥ batch means at equal size",
                             r["dm_ewc_size_adjusted"] + 2 * r["error_bar"] >= r["batch_means_size_adjusted"]))
     return out

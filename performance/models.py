@@ -362,6 +362,9 @@ class LatestModelPerformance(models.Model):
         db_table = "v_latest_model_performance"
         ordering = ["machine_name", "model_type"]
 
+    def __str__(self) -> str:
+        return f"{self.machine_name} v{self.model_version} @ {self.evaluated_at:%Y-%m-%d %H:%M}"
+
 
 class ActiveABTest(models.Model):
     """Read-only: running A/B tests with both versions' numbers (view `v_active_ab_tests`)."""
@@ -388,6 +391,9 @@ class ActiveABTest(models.Model):
         db_table = "v_active_ab_tests"
         ordering = ["ends_at"]
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class UnresolvedModelAlert(models.Model):
     """Read-only: open alerts, critical first, newest first (view `v_unresolved_model_alerts`)."""
@@ -411,3 +417,6 @@ class UnresolvedModelAlert(models.Model):
         managed = False
         db_table = "v_unresolved_model_alerts"
         ordering = ["severity_rank", "-last_seen", "-first_seen"]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.alert_type}: {self.message[:60]}"

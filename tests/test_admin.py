@@ -29,7 +29,7 @@ def test_every_changelist_and_change_page_renders(admin_client_logged):
     ModelTrainingHistoryFactory()
     ModelABTestFactory()
     ModelAlertFactory()
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         opts = model._meta
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
         response = admin_client_logged.get(url)

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import transaction
-from django.utils import timezone
 
 from baselines import engine
 from baselines.artifacts import pipeline_for
@@ -148,8 +147,9 @@ def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, 
                 severity=severity,
                 message=f"{severity.capitalize()} drift on {model.machine} v{model.version}"
                         f" (score {result['drift_score']:.2f}){': ' + reasons if reasons else ''}",
-                details={"metric_id": str(row.pk), "drift_score": result["drift_score"], "reasons":
-                         result["details"].get("reasons", []), "change_point": details["concept_drift"]["change_point"]},
+                details={"metric_id": str(row.pk), "drift_score": result["drift_score"],
+                         "reasons": result["details"].get("reasons", []),
+                         "change_point": details["concept_drift"]["change_point"]},
             )
             if auto_actions:
                 from .actions import alert_auto_actions

@@ -169,7 +169,7 @@ def training_run(*, job_id) -> ModelTrainingHistory | None:
             start, end = _default_window(job, policy)
             candidate = _train_once(job=job, start=start, end=end)
         _heartbeat(job)
-        outcome = _evaluate_and_promote(job=job, candidate=candidate, policy=policy)
+        _evaluate_and_promote(job=job, candidate=candidate, policy=policy)
     except Exception as exc:
         logger.exception("training job %s failed", job_id)
         job.refresh_from_db()
