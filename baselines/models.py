@@ -62,6 +62,15 @@ class Machine(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from performance.policy import policy_overrides_errors
+
+        errors = policy_overrides_errors(self.policy_overrides)
+        if errors:
+            raise ValidationError({"policy_overrides": errors})
+
 
 class EnergyReading(models.Model):
     """One metered interval of a machine: energy used and the drivers that explain it.

@@ -32,3 +32,44 @@ def ashrae_pass(policy: dict[str, Any], interval: str, cv_rmse: float | None, nm
         return None
     cv_limit, nmbe_limit = ashrae_limits(policy, interval)
     return cv_rmse <= cv_limit and abs(nmbe) <= nmbe_limit
+
+
+_NUMBERS = ("degradation_margin", "degradation_critical_margin", "promotion_margin")
+_SWITCHES = ("auto_retrain_on_critical", "notify_critical")
+_PROMOTION_MODES = ("promote", "ab_test", "keep")
+
+
+def policy_overrides_errors(overrides: Any) -> list[str]:
+    """What is wrong with a machine's `policy_overrides` (empty when it is valid), so staff get
+    a form error in the admin instead of a failing drift check later."""
+    import math
+
+    from .drift import DriftThresholds
+
+    if not isinstance(overrides, dict):
+        return ["Policy overrides must be a JSON object."]
+    errors = []
+    known = set(settings.ENMS_POLICY)
+    for key, value in overrides.items():
+        if key not in known:
+            errors.append(f"Unknown policy key {key!r}; known: {', '.join(sorted(known))}.")
+        elif key in _NUMBERS or key == "retrain_window_days":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                errors.append(f"{key} must be a non-negative number.")
+        elif key in _SWITCHES and not isinstance(value, bool):
+            errors.append(f"{key} must be true or false.")
+        elif key == "promotion_mode" and value not in _PROMOTION_MODES:
+            errors.append(f"promotion_mode must be one of {', '.join(_PROMOTION_MODES)}.")
+        elif key == "drift":
+            try:
+                DriftThresholds.from_dict(value if isinstance(value, dict) else {"": value})
+            except (ValueError, TypeError) as exc:
+                errors.append(f"drift: {exc}")
+        elif key == "ashrae_limits":
+            if not isinstance(value, dict) or any(
+                k not in ("hourly", "daily", "monthly") or not isinstance(v, (list, tuple)) or len(v) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 10 for x in v)
+                for k, v in value.items()
+            ):
+                errors.append("ashrae_limits maps hourly/daily/monthly to [cv_rmse_limit, nmbe_limit] fractions.")
+    return errors

@@ -86,3 +86,21 @@ def test_ab_test_form_rejects_versions_of_different_machines(admin_client_logged
     test = ModelABTest.objects.get()
     assert test.machine == a.machine and test.status == "running"
     assert (test.ends_at - test.started_at).days == 14
+
+
+def test_machine_policy_overrides_are_validated_in_the_admin(admin_client_logged):
+    from baselines.models import Machine
+    from tests.factories import MachineFactory
+
+    machine = MachineFactory()
+    url = reverse("admin:baselines_machine_change", args=[machine.pk])
+    base = {"name": machine.name, "machine_type": machine.machine_type, "site": machine.site,
+            "rated_power_kw": machine.rated_power_kw, "is_active": "on"}
+    for bad in ('{"drift": {"psi_critcal": 0.3}}', '{"promotion_mode": "yolo"}', '{"degradation_margin": -1}',
+                '{"unknown": 1}', "[1, 2]"):
+        response = admin_client_logged.post(url, {**base, "policy_overrides": bad})
+        assert response.status_code == 200 and b"errorlist" in response.content, bad
+        assert Machine.objects.get(pk=machine.pk).policy_overrides == {}
+    good = '{"drift": {"psi_critical": 0.3}, "promotion_mode": "ab_test", "degradation_margin": 0.3}'
+    assert admin_client_logged.post(url, {**base, "policy_overrides": good}).status_code == 302
+    assert Machine.objects.get(pk=machine.pk).policy_overrides["drift"] == {"psi_critical": 0.3}
