@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import io
 import time
-from datetime import timedelta
 
 from _common import django_setup, median_time, print_table, scratch_database, write_json
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import io
 import math
 import re
@@ -85,41 +86,12 @@ JOIN machines mc ON mc.id = b.machine_id
 
 ALERTS_VIEW_SQL = "SELECT * FROM v_unresolved_model_alerts"
 
-# Proposed definitions, portable to SQLite. The latest-row view takes model_id, machine_id and model_type
-# from energy_baselines (the same values: a metrics row's model is b), so a filter on any of them
-# narrows the versions before the per-version index probe instead of after it. The alerts view
-# drops its ORDER BY (its readers order anyway; inside the view it forces a full sort under COUNT(*)
-# and under LIMIT) and joins machines with a LEFT JOIN (machine_id is a NOT NULL foreign key, so the
-# rows are the same), which lets PostgreSQL leave the join out of COUNT(*).
-PROPOSED_LATEST_VIEW = """
-CREATE VIEW v_latest_model_performance AS
-SELECT
-    m.id, b.id AS model_id, b.machine_id, b.model_type,
-    b.version AS model_version, b.status AS model_status, mc.name AS machine_name,
-    m.evaluated_at, m.evaluation_start, m.evaluation_end, m.sample_count,
-    m.r_squared, m.rmse, m.mae, m.mape, m.cv_rmse, m.nmbe,
-    m.precision, m.recall, m.f1_score,
-    m.drift_detected, m.drift_score, m.rmse_degradation, m.ashrae_pass
-FROM energy_baselines b
-JOIN model_performance_metrics m ON m.id = (
-    SELECT m2.id FROM model_performance_metrics m2
-    WHERE m2.model_id = b.id
-    ORDER BY m2.evaluated_at DESC, m2.id DESC
-    LIMIT 1
-)
-JOIN machines mc ON mc.id = b.machine_id
-"""
-PROPOSED_ALERTS_VIEW = """
-CREATE VIEW v_unresolved_model_alerts AS
-SELECT
-    al.id, al.model_id, al.machine_id, mc.name AS machine_name, al.model_type,
-    al.alert_type, al.severity,
-    CASE al.severity WHEN 'critical' THEN 0 ELSE 1 END AS severity_rank,
-    al.message, al.details, al.occurrences, al.first_seen, al.last_seen, al.auto_action_taken
-FROM model_alerts al
-LEFT JOIN machines mc ON mc.id = al.machine_id
-WHERE al.is_resolved = FALSE
-"""
+# The installed definitions come from the migrations. The alternative alerts view without its
+# ORDER BY (readers order anyway; inside the view it forces a full sort under COUNT(*) and LIMIT)
+# runs as "proposed" beside the installed one, to show what that ordering costs.
+_VIEWS = importlib.import_module("performance.migrations.0004_faster_views_and_leaner_metric_indexes")
+PROPOSED_LATEST_VIEW = _VIEWS.LATEST_MODEL_PERFORMANCE
+PROPOSED_ALERTS_VIEW = _VIEWS.UNRESOLVED_MODEL_ALERTS.split("ORDER BY")[0]
 ALERTS_HAND_SELECT = """
 SELECT al.id, al.model_id, al.machine_id, mc.name AS machine_name, al.model_type,
        al.alert_type, al.severity,

@@ -128,9 +128,8 @@ def abtest_evaluate(*, test: ModelABTest, final: bool, now: datetime | None = No
 
 def _decide(*, test: ModelABTest) -> ModelABTest:
     """Final decision: store results, name the winner, raise the completion alert, promote."""
-    from baselines.services import baseline_activate
-
     from baselines.models import BaselineStatus
+    from baselines.services import baseline_activate
 
     from ..models import AlertType, Severity
     from .alerts import alert_raise

@@ -34,8 +34,9 @@ def test_seed_demo_rejects_bad_arguments():
 
 
 def test_injected_step_raises_consumption():
-    from baselines.demo import machine_readings
     import pandas as pd
+
+    from baselines.demo import machine_readings
 
     spec = next(s for s in PLANT if "step" in s.events)
     frame = machine_readings(spec, pd.Timestamp("2026-01-01", tz="UTC"), 200)
