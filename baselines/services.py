@@ -61,7 +61,9 @@ def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
                 )
                 # Emptied at commit, but an ingest nested in a larger transaction must not see the last one.
                 cursor.execute("TRUNCATE reading_ingest")
-                with cursor.cursor.copy(f"COPY reading_ingest ({columns}) FROM STDIN") as copy:
+                # Raw psycopg COPY: wrap its errors so a lost connection is django.db's OperationalError.
+                with connection.wrap_database_errors, cursor.cursor.copy(
+                        f"COPY reading_ingest ({columns}) FROM STDIN") as copy:
                     for row in values:
                         copy.write_row(row)
                 cursor.execute(

@@ -39,7 +39,9 @@ def bulk_insert(objs: Sequence[Model], *, batch_size: int = 5000) -> Sequence[Mo
             getters.append(lambda obj, f=f: f.get_db_prep_save(getattr(obj, f.attname), connection))
         else:
             getters.append(lambda obj, a=f.attname: getattr(obj, a))
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # The raw psycopg COPY bypasses Django's cursor wrapper: map its errors to django.db ones so a
+    # lost connection is the usual OperationalError (a 503), not an unknown exception (a 500).
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for obj in objs:
             copy.write_row([get(obj) for get in getters])
     return objs
