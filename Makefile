@@ -97,7 +97,7 @@ bench-page: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
 
 bench-ingest: $(VENV)/.installed
 	mkdir -p bench/out
-	$(PY) bench/ingest.py --json bench/out/ingest.json
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) bench/ingest.py --json bench/out/ingest.json
 
 bench-queries: $(VENV)/.installed
 	mkdir -p bench/out

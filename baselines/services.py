@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from enms.users import acting_user
+
 from .models import BaselineStatus, EnergyBaseline
 
 
@@ -192,7 +194,7 @@ def baseline_train(
             artifact_sha256=sha256,
             parent=parent,
             notes=notes,
-            created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+            created_by=acting_user(user),
         )
 
 
@@ -240,5 +242,5 @@ def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseli
             artifact_sha256=base.artifact_sha256,
             parent=base,
             notes=notes,
-            created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+            created_by=acting_user(user),
         )

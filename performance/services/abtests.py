@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from baselines.models import EnergyBaseline
+from enms.users import acting_user
 
 from ..errors import Conflict
 from ..models import ABTestStatus, ModelABTest
@@ -52,7 +53,7 @@ def abtest_start(
                 started_at=started,
                 ends_at=started + timedelta(days=duration_days),
                 status=ABTestStatus.RUNNING,
-                created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+                created_by=acting_user(user),
             )
     except IntegrityError as exc:
         running = ModelABTest.objects.running().filter(machine_id=model_a.machine_id).first()
@@ -80,7 +81,7 @@ def abtest_start_from_api(
             model_b=model_b, traffic_split=traffic_split, min_samples=min_samples, auto_promote=auto_promote,
             started_at=window_start, ends_at=window_end, is_backtest=True, status=ABTestStatus.COMPLETED,
             duration_days=max(1, round((window_end - window_start).total_seconds() / 86400)),
-            created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+            created_by=acting_user(user),
         )
         _decide(test=test)
     return test

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from baselines.models import EnergyBaseline, Machine
+from enms.users import acting_user
 
 from ..models import ModelAlert, Severity
 
@@ -76,7 +77,7 @@ def alert_resolve(*, alert: ModelAlert, user, notes: str = "") -> ModelAlert:
             return locked
         locked.is_resolved = True
         locked.resolved_at = timezone.now()
-        locked.resolved_by = user if user is not None and user.is_authenticated else None
+        locked.resolved_by = acting_user(user)
         locked.resolution_notes = notes
         locked.save(update_fields=["is_resolved", "resolved_at", "resolved_by", "resolution_notes"])
         return locked

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from baselines.models import BaselineStatus, EnergyBaseline, Machine
+from enms.users import acting_user
 
 from ..errors import Conflict
 from ..models import AlertType, ModelTrainingHistory, Severity, TrainingStatus
@@ -63,7 +64,7 @@ def training_trigger(
                 model_type=model_type,
                 trigger_type=trigger_type,
                 status=TrainingStatus.PENDING,
-                triggered_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+                triggered_by=acting_user(user),
                 trigger_reason=reason,
                 training_start=training_start,
                 training_end=training_end,
