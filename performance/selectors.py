@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from django.db.models import Avg, Count, QuerySet
+from django.db.models import Avg, Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 
-from baselines.models import EnergyBaseline
+from baselines.models import BaselineStatus, EnergyBaseline, Machine, ModelType
+from baselines.selectors import baselines_list
 
-from .models import ModelABTest, ModelAlert, ModelPerformanceMetric, ModelTrainingHistory, UnresolvedModelAlert
+from .models import (
+    LatestModelPerformance,
+    ModelABTest,
+    ModelAlert,
+    ModelPerformanceMetric,
+    ModelTrainingHistory,
+    UnresolvedModelAlert,
+)
 
 TREND_METRICS = (
     "r_squared", "rmse", "mae", "mape", "wape", "cv_rmse", "nmbe", "precision", "recall", "f1_score",
@@ -108,3 +118,186 @@ def training_history_list() -> QuerySet[ModelTrainingHistory]:
 
 def abtests_list() -> QuerySet[ModelABTest]:
     return ModelABTest.objects.select_related("model_a", "model_b").order_by("-started_at", "id")
+
+
+# --- Fleet overview (the /ui/fleet page) ------------------------------------------------------
+
+FLEET_DEFAULT_SORT = "worst"
+
+
+@dataclass
+class FleetRow:
+    """One line of the fleet table: a machine's active model (or its lack of one)."""
+
+    machine: Machine
+    model_type: str
+    model: EnergyBaseline | None
+    latest: LatestModelPerformance | None
+    open_alerts: int
+    latest_drift_score: float | None = None
+
+    @property
+    def health_rank(self) -> int:
+        """0 fails ASHRAE, 1 evaluated, 2 never evaluated, 3 no model."""
+        if self.model is None:
+            return 3
+        if self.latest is None:
+            return 2
+        return 0 if self.latest.ashrae_pass is False else 1
+
+    def metric(self, name: str) -> float | None:
+        if name == "drift_score" and self.latest_drift_score is not None:
+            return self.latest_drift_score
+        return getattr(self.latest, name) if self.latest is not None else None
+
+    @property
+    def ashrae(self) -> str:
+        if self.latest is None or self.latest.ashrae_pass is None:
+            return "n/a"
+        return "pass" if self.latest.ashrae_pass else "fail"
+
+    @property
+    def model_type_label(self) -> str:
+        return ModelType(self.model_type).label
+
+    @property
+    def link(self) -> str:
+        params = {"machine": self.machine.pk}
+        if self.model is not None:
+            params["model"] = self.model.pk
+        return "/ui/model-performance?" + urlencode(params)
+
+    @property
+    def cv_rmse_pct(self) -> str:
+        return _pct(self.metric("cv_rmse"))
+
+    @property
+    def nmbe_pct(self) -> str:
+        return _pct(self.metric("nmbe"), signed=True)
+
+    @property
+    def r_squared_txt(self) -> str:
+        if self.model_type == ModelType.ANOMALY_DETECTOR:
+            value = self.metric("f1_score")
+            return "—" if value is None else f"F1 {value:.3f}"
+        value = self.metric("r_squared")
+        return "—" if value is None else f"{value:.3f}"
+
+    @property
+    def drift_txt(self) -> str:
+        value = self.metric("drift_score")
+        return "—" if value is None else f"{value:.2f}"
+
+    @property
+    def drift_level(self) -> str:
+        value = self.metric("drift_score")
+        if value is None:
+            return ""
+        return "critical" if value >= 2 / 3 else "warning" if value >= 1 / 3 else "ok"
+
+    @property
+    def evaluated_at(self) -> datetime | None:
+        return self.latest.evaluated_at if self.latest is not None else None
+
+
+def _pct(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:+.1f} %" if signed else f"{value * 100:.1f} %"
+
+
+def _nulls_last(value, descending: bool):
+    """Sort key that keeps missing values at the bottom in either direction."""
+    if value is None:
+        return (1, 0)
+    return (0, -value if descending else value)
+
+
+def _fleet_sort_value(row: FleetRow, key: str):
+    if key == "machine":
+        return row.machine.name.lower()
+    if key == "site":
+        return row.machine.site.lower() or None
+    if key == "model_type":
+        return row.model_type
+    if key == "version":
+        return row.model.version if row.model else None
+    if key == "ashrae":
+        return {"fail": 2, "n/a": 1, "pass": 0}[row.ashrae] if row.latest is not None else None
+    if key == "nmbe":
+        value = row.metric("nmbe")
+        return None if value is None else abs(value)
+    if key == "alerts":
+        return row.open_alerts
+    if key == "evaluated_at":
+        return row.evaluated_at.timestamp() if row.evaluated_at else None
+    return row.metric(key)
+
+
+def fleet_sort(rows: list[FleetRow], sort: str) -> list[FleetRow]:
+    """Order fleet rows. `worst` puts ASHRAE failures first, then the highest CV(RMSE), drift
+    score and open alerts; `<column>` / `-<column>` sort by a column, missing values last
+    (NMBE sorts by its magnitude)."""
+    if sort == FLEET_DEFAULT_SORT:
+        return sorted(rows, key=lambda r: (
+            r.health_rank,
+            _nulls_last(r.metric("cv_rmse"), True),
+            _nulls_last(r.metric("drift_score"), True),
+            -r.open_alerts,
+            r.machine.name.lower(),
+            r.model_type,
+        ))
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    ordered = sorted(rows, key=lambda r: (r.machine.name.lower(), r.model_type))
+    present = [r for r in ordered if _fleet_sort_value(r, key) is not None]
+    missing = [r for r in ordered if _fleet_sort_value(r, key) is None]
+    # Python's sort is stable with reverse=True too, so ties keep the machine-name order.
+    present.sort(key=lambda r: _fleet_sort_value(r, key), reverse=descending)
+    return present + missing
+
+
+def fleet_rows(*, site: str = "", machine_type: str = "", model_type: str = "") -> list[FleetRow]:
+    """Every machine's active models with their newest metrics (`v_latest_model_performance`)
+    and open alert counts; a machine without an active model gets a row saying so."""
+    machines = Machine.objects.order_by("name")
+    if site:
+        machines = machines.filter(site=site)
+    if machine_type:
+        machines = machines.filter(machine_type=machine_type)
+    machines = list(machines)
+    machine_ids = [m.pk for m in machines]
+    active = [b for b in baselines_list(status=BaselineStatus.ACTIVE, model_type=model_type or None)
+              if b.machine_id in set(machine_ids)]
+    active_ids = [b.pk for b in active]
+    latest = {row.model_id: row for row in LatestModelPerformance.objects.filter(model_id__in=active_ids)}
+    # The newest row is often a plain evaluation without a drift score; show the newest score there is.
+    newest_drift = (
+        ModelPerformanceMetric.objects.filter(model=OuterRef("pk"), drift_score__isnull=False)
+        .order_by("-evaluated_at", "-id").values("drift_score")[:1]
+    )
+    drift_scores = dict(
+        EnergyBaseline.objects.filter(pk__in=active_ids)
+        .annotate(score=Subquery(newest_drift)).values_list("pk", "score")
+    )
+    alert_counts = {
+        (r["machine_id"], r["model_type"]): r["n"]
+        for r in ModelAlert.objects.unresolved().filter(machine_id__in=machine_ids)
+        .values("machine_id", "model_type").annotate(n=Count("id")).order_by()
+    }
+    by_machine: dict = {}
+    for baseline in active:
+        by_machine.setdefault(baseline.machine_id, []).append(baseline)
+    rows = []
+    for machine in machines:
+        models = by_machine.get(machine.pk, [])
+        for baseline in models:
+            rows.append(FleetRow(machine=machine, model_type=baseline.model_type, model=baseline,
+                                 latest=latest.get(baseline.pk),
+                                 open_alerts=alert_counts.get((machine.pk, baseline.model_type), 0),
+                                 latest_drift_score=drift_scores.get(baseline.pk)))
+        if not models:
+            wanted = model_type or ModelType.ENERGY_BASELINE
+            rows.append(FleetRow(machine=machine, model_type=wanted, model=None, latest=None,
+                                 open_alerts=alert_counts.get((machine.pk, wanted), 0)))
+    return rows
