@@ -37,6 +37,7 @@ def main() -> None:
     from baselines.artifacts import pipeline_for
     from baselines.demo import PLANT, machine_readings
     from baselines.models import EnergyBaseline, Machine
+    from baselines.selectors import readings_frame
     from baselines.services import baseline_activate, baseline_train
     from performance.models import ModelPerformanceMetric
     from performance.services.evaluation import evaluation_cycle
@@ -83,15 +84,7 @@ def main() -> None:
     cycle_s = median_time(cycle, repeat=args.repeat)
 
     # The limit: the same metrics on the same arrays with numpy only (actuals and predictions in memory).
-    sql = ("SELECT machine_id, energy_kwh FROM energy_readings WHERE timestamp >= %s AND timestamp < %s "
-           "ORDER BY machine_id, timestamp")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [train_end.to_pydatetime(), now])
-        rows = cursor.fetchall()
-    frame = pd.DataFrame(rows, columns=["machine_id", "energy_kwh"])
     versions = {v.machine_id: v for v in EnergyBaseline.objects.filter(status="active")}
-    from baselines.selectors import readings_frame
-
     full = readings_frame(machine_ids=list(versions), start=train_end.to_pydatetime(), end=now)
     preds = np.concatenate([
         engine.predict(pipeline_for(versions[mid]), group) for mid, group in full.groupby("machine_id", sort=True)
@@ -113,7 +106,7 @@ def main() -> None:
         return rmse, sae / counts, rmse / mean, np.add.reduceat(e, starts) / (counts * mean), r2
 
     limit_s = median_time(numpy_metrics, repeat=max(5, args.repeat))
-    fetch_s = median_time(lambda: _fetch(connection, sql, train_end, now), repeat=args.repeat)
+    fetch_s = median_time(lambda: _fetch(connection, train_end.to_pydatetime(), now), repeat=args.repeat)
     predict_s = median_time(lambda: [engine.predict(pipeline_for(versions[mid]), g)
                                      for mid, g in full.groupby("machine_id", sort=True)], repeat=args.repeat)
 
@@ -136,11 +129,16 @@ def main() -> None:
                            "ratio_cycle_io_limit": cycle_s / (fetch_s + predict_s + limit_s)})
 
 
-def _fetch(connection, sql, start, end):
+FETCH_SQL = (
+    "SELECT machine_id, timestamp, energy_kwh, production_units, outdoor_temp_c, operating_hours, is_anomaly "
+    "FROM energy_readings WHERE timestamp >= %s AND timestamp < %s ORDER BY machine_id, timestamp"
+)
+
+
+def _fetch(connection, start, end):
+    """The raw-SQL reference: the cycle's readings, fetched with no ORM or DataFrame work."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.replace("machine_id, energy_kwh", "machine_id, timestamp, energy_kwh, production_units, "
-                                   "outdoor_temp_c, operating_hours, is_anomaly"),
-                       [start.to_pydatetime(), end])
+        cursor.execute(FETCH_SQL, [start, end])
         return cursor.fetchall()
 
 

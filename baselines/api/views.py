@@ -117,7 +117,7 @@ class MachineViewSet(
         ],
     )
     @action(detail=True, methods=["get", "post"], parser_classes=[JSONParser, CSVParser],
-            filter_backends=[], pagination_class=viewsets.GenericViewSet.pagination_class)
+            filter_backends=[])
     def readings(self, request, pk=None):
         machine = self.get_object()
         if request.method == "GET":

@@ -45,14 +45,20 @@ def test_retrain_on_same_data_is_not_promoted_without_margin(stable_machine):
     assert job.new_model.status == "candidate" and job.new_model.version == 2
 
 
-def test_retrain_after_step_is_promoted(step_machine):
-    first = training_trigger(machine=step_machine, model_type="energy_baseline",
+def _retrain_after_step(machine):
+    """Train on the 120 days before the step, then retrain (default window: after the step)."""
+    first = training_trigger(machine=machine, model_type="energy_baseline",
                              training_start=START.to_pydatetime(),
                              training_end=(START + timedelta(days=120)).to_pydatetime())
     first.refresh_from_db()
-    job = training_trigger(machine=step_machine, model_type="energy_baseline", model=first.new_model,
+    job = training_trigger(machine=machine, model_type="energy_baseline", model=first.new_model,
                            trigger_type="drift")
     job.refresh_from_db()
+    return first, job
+
+
+def test_retrain_after_step_is_promoted(step_machine):
+    _, job = _retrain_after_step(step_machine)
     assert job.status == "completed" and job.outcome == "promoted"
     assert job.performance_improvement > 0.2
     assert job.new_metrics["rmse"] < job.previous_metrics["rmse"]
@@ -125,13 +131,7 @@ def test_policy_ab_test_starts_a_test_instead_of_promoting(step_machine):
 
     step_machine.policy_overrides = {"promotion_mode": "ab_test"}
     step_machine.save()
-    first = training_trigger(machine=step_machine, model_type="energy_baseline",
-                             training_start=START.to_pydatetime(),
-                             training_end=(START + timedelta(days=120)).to_pydatetime())
-    first.refresh_from_db()
-    job = training_trigger(machine=step_machine, model_type="energy_baseline", model=first.new_model,
-                           trigger_type="drift")
-    job.refresh_from_db()
+    first, job = _retrain_after_step(step_machine)
     assert job.status == "completed" and job.outcome == "ab_test"
     test = ModelABTest.objects.get()
     assert test.status == "running" and test.auto_promote
