@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from . import engine
+from .engine.artifacts import load_pipeline
 from .models import EnergyBaseline
 
 
 @lru_cache(maxsize=2048)
 def _load(sha256: str, data: bytes):
-    return engine.load_pipeline(data, sha256)
+    return load_pipeline(data, sha256)
 
 
 def pipeline_for(baseline: EnergyBaseline):

@@ -65,7 +65,7 @@ class Machine(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from performance.policy import policy_overrides_errors
+        from enms.policy import policy_overrides_errors
 
         errors = policy_overrides_errors(self.policy_overrides)
         if errors:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from enms.users import acting_user
 
@@ -98,12 +100,13 @@ def baseline_predict(*, baseline: EnergyBaseline, rows: list[dict]) -> dict[str,
     """Predict kWh for driver rows from the stored, checksum-verified artifact of `baseline`."""
     import pandas as pd
 
-    from . import engine
     from .artifacts import pipeline_for
+    from .engine.features import DRIVERS
+    from .engine.fit import extrapolation_flags, predict
 
     frame = pd.DataFrame(rows)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    for column in engine.DRIVERS:
+    for column in DRIVERS:
         if column not in frame:
             frame[column] = float("nan")
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -112,8 +115,8 @@ def baseline_predict(*, baseline: EnergyBaseline, rows: list[dict]) -> dict[str,
         from django.core.exceptions import ValidationError
 
         raise ValidationError({"rows": [f"Every row needs the model's drivers: {', '.join(missing)}."]})
-    predictions = engine.predict(pipeline_for(baseline), frame)
-    flags = engine.extrapolation_flags(frame, baseline.driver_ranges)
+    predictions = predict(pipeline_for(baseline), frame)
+    flags = extrapolation_flags(frame, baseline.driver_ranges)
     return {"predictions": [float(p) for p in predictions], "extrapolated": [bool(f) for f in flags]}
 
 
@@ -142,9 +145,9 @@ def baseline_train(
     """
     import numpy as np
 
-    from performance import drift as drift_stats
-
-    from . import engine
+    from .engine.artifacts import serialize_pipeline
+    from .engine.fit import fit_baseline
+    from .engine.metrics import lag1_autocorrelation
     from .selectors import readings_frame
 
     frame = readings_frame(machine_ids=[machine.pk], start=training_start, end=training_end)
@@ -155,14 +158,11 @@ def baseline_train(
     if model_type == "anomaly_detector":
         return _anomaly_detector_train(machine=machine, frame=frame, user=user, notes=notes)
 
-    fit = engine.fit_baseline(frame, hyperparameters=hyperparameters or None)
-    train_ts = frame.loc[fit.train_index, "timestamp"].dt.tz_convert(None).to_numpy(dtype="datetime64[s]")
-    reference = drift_stats.reference_statistics(
-        fit.train_X, fit.train_residuals, holdout_rmse=fit.holdout_metrics.get("rmse"), timestamps=train_ts,
-        holdout_n=int(fit.holdout_index.size),
-    )
-    reference["n_params"] = fit.n_params
-    artifact, sha256 = engine.serialize_pipeline(fit.pipeline)
+    fit = fit_baseline(frame, hyperparameters=hyperparameters or None)
+    # The drift reference belongs to the performance layer, which fills this hook.
+    hook = settings.ENMS_TRAINING_REFERENCE_HOOK
+    reference = import_string(hook)(fit=fit, frame=frame) if hook else {}
+    artifact, sha256 = serialize_pipeline(fit.pipeline)
     summary = fit.summary()
     with transaction.atomic():
         # Lock the machine row so concurrent trainings of one machine number versions in turn.
@@ -185,7 +185,7 @@ def baseline_train(
             training_end=fit.training_end.to_pydatetime(),
             training_sample_count=int(summary["n_train"] + summary["n_holdout"]),
             training_metrics={**fit.train_metrics, "lag1_autocorrelation": float(
-                engine.lag1_autocorrelation(np.asarray(fit.train_residuals)))},
+                lag1_autocorrelation(np.asarray(fit.train_residuals)))},
             holdout_metrics={**fit.holdout_metrics, "holdout_start": _json_time(fit.holdout_start),
                              "ashrae": fit.ashrae},
             reference_stats=reference,
@@ -202,19 +202,21 @@ def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseli
     """An anomaly detector: the active energy baseline's residuals above a learned threshold."""
     import numpy as np
 
-    from . import engine
     from .artifacts import pipeline_for
+    from .engine.anomaly import fit_anomaly_threshold, flag_anomalies
+    from .engine.fit import predict
+    from .engine.metrics import classification_metrics
 
     base = EnergyBaseline.objects.filter(machine=machine, model_type="energy_baseline", status="active").first()
     if base is None:
         raise ValueError("An anomaly detector needs an active energy baseline for this machine first.")
-    predicted = engine.predict(pipeline_for(base), frame)
+    predicted = predict(pipeline_for(base), frame)
     residuals = frame["energy_kwh"].to_numpy() - predicted
     labelled = frame["is_anomaly"].to_numpy(dtype=bool)
     usable = np.isfinite(residuals)
-    threshold = engine.fit_anomaly_threshold(residuals[usable & ~labelled])
-    flags = engine.flag_anomalies(residuals[usable], threshold)
-    metrics = engine.classification_metrics(labelled[usable], flags)
+    threshold = fit_anomaly_threshold(residuals[usable & ~labelled])
+    flags = flag_anomalies(residuals[usable], threshold)
+    metrics = classification_metrics(labelled[usable], flags)
     with transaction.atomic():
         type(machine).objects.select_for_update().filter(pk=machine.pk).first()
         last = (

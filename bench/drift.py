@@ -6,7 +6,7 @@ PSI and Wasserstein on the same frames, all measured in the same run on the same
 
 Rows of the table:
 
-* ``check_drift``: ``performance.drift.check_drift`` on the stored (JSON round-tripped)
+* ``check_drift``: ``performance.drift.verdict.check_drift`` on the stored (JSON round-tripped)
   reference: data drift of the 4 drivers (PSI, KS, Wasserstein, extrapolation), concept drift
   of the residuals and the verdict; the per-check cost.  ``data_drift`` and ``concept_drift``
   are also timed alone.
@@ -44,7 +44,10 @@ import numpy as np
 from _common import ROOT, machine_info, median_time, print_table, write_json
 from scipy import signal
 
-from performance import drift
+from performance.drift.concept import concept_drift
+from performance.drift.data import data_drift
+from performance.drift.reference import reference_statistics
+from performance.drift.verdict import check_drift
 
 PEER_DIR = ROOT / "bench" / ".peers" / "evidently"
 PEER_PYTHON = PEER_DIR / "bin" / "python"
@@ -234,7 +237,7 @@ def main() -> None:
           f"{SHIFTED} shifted by {args.shift_sd} sd (+{data['temp_offset']:.2f})  [{machine_info()}]", flush=True)
 
     def build_reference():
-        return drift.reference_statistics(ref, data["ref_residuals"], holdout_rmse=data["holdout_rmse"],
+        return reference_statistics(ref, data["ref_residuals"], holdout_rmse=data["holdout_rmse"],
                                           timestamps=data["ref_timestamps"])
 
     ref_s = median_time(build_reference, repeat=args.ref_repeat, warmup=1)
@@ -243,18 +246,18 @@ def main() -> None:
     reference_bytes = len(json.dumps(reference))
 
     def check():
-        return drift.check_drift(reference, cur, data["cur_residuals"], data["cur_actual"], 0)
+        return check_drift(reference, cur, data["cur_residuals"], data["cur_actual"], 0)
 
     result = check()
     limit = numpy_ks_psi(ref, cur)
     prepared = prepare_reference(ref)
     assert all(abs(numpy_ks_psi_prepared(prepared, cur)[n]["psi"] - limit[n]["psi"]) < 1e-9 for n in DRIVERS)
     # check_drift hands the window's drivers to concept_drift where that accepts them; time it the same way.
-    concept_kwargs = {"drivers": cur} if "drivers" in inspect.signature(drift.concept_drift).parameters else {}
+    concept_kwargs = {"drivers": cur} if "drivers" in inspect.signature(concept_drift).parameters else {}
     medians = interleaved_medians({
         "check": check,
-        "data": lambda: drift.data_drift(reference, cur),
-        "concept": lambda: drift.concept_drift(reference, data["cur_residuals"], data["cur_actual"], 0,
+        "data": lambda: data_drift(reference, cur),
+        "concept": lambda: concept_drift(reference, data["cur_residuals"], data["cur_actual"], 0,
                                                **concept_kwargs),
         "limit": lambda: numpy_ks_psi(ref, cur),
         "prepared": lambda: numpy_ks_psi_prepared(prepared, cur),

@@ -33,9 +33,9 @@ def main() -> None:
     from django.db import connection
     from tqdm import tqdm
 
-    from baselines import engine
     from baselines.artifacts import pipeline_for
     from baselines.demo import PLANT, machine_readings
+    from baselines.engine.fit import predict
     from baselines.models import EnergyBaseline, Machine
     from baselines.selectors import readings_frame
     from baselines.services import baseline_activate, baseline_train
@@ -87,7 +87,7 @@ def main() -> None:
     versions = {v.machine_id: v for v in EnergyBaseline.objects.filter(status="active")}
     full = readings_frame(machine_ids=list(versions), start=train_end.to_pydatetime(), end=now)
     preds = np.concatenate([
-        engine.predict(pipeline_for(versions[mid]), group) for mid, group in full.groupby("machine_id", sort=True)
+        predict(pipeline_for(versions[mid]), group) for mid, group in full.groupby("machine_id", sort=True)
     ])
     y = full["energy_kwh"].to_numpy()
     codes = full["machine_id"].astype("category").cat.codes.to_numpy()
@@ -107,7 +107,7 @@ def main() -> None:
 
     limit_s = median_time(numpy_metrics, repeat=max(5, args.repeat))
     fetch_s = median_time(lambda: _fetch(connection, train_end.to_pydatetime(), now), repeat=args.repeat)
-    predict_s = median_time(lambda: [engine.predict(pipeline_for(versions[mid]), g)
+    predict_s = median_time(lambda: [predict(pipeline_for(versions[mid]), g)
                                      for mid, g in full.groupby("machine_id", sort=True)], repeat=args.repeat)
 
     table = [

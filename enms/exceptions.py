@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from performance.errors import Conflict
+from enms.errors import Conflict
 
 
 def exception_handler(exc, context):

@@ -3,7 +3,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
-from .errors import Conflict
+from enms.errors import Conflict
+
 from .models import (
     ActiveABTest,
     LatestModelPerformance,

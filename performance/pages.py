@@ -19,8 +19,8 @@ from django.urls import path
 
 from baselines.models import BaselineStatus, EnergyBaseline, Machine, MachineType, ModelType
 from baselines.selectors import baselines_list, readings_list
+from enms.policy import ashrae_limits, policy_for
 
-from .policy import ashrae_limits, policy_for
 from .selectors import FLEET_DEFAULT_SORT, fleet_rows, fleet_sort, metrics_list
 
 # Django model permissions that unlock each control; the API checks the same ones.

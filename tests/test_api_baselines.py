@@ -9,10 +9,10 @@ import pytest
 from django.test import override_settings
 from rest_framework import serializers
 
-from baselines import engine
 from baselines.api.serializers import ReadingSerializer
 from baselines.artifacts import pipeline_for
 from baselines.demo import PLANT, machine_readings
+from baselines.engine.fit import predict
 from baselines.models import EnergyBaseline, EnergyReading, Machine
 from baselines.services import baseline_train
 from tests.factories import EnergyBaselineFactory, EnergyReadingFactory, MachineFactory
@@ -484,7 +484,7 @@ def test_predict_matches_the_engine_and_flags_extrapolation(admin_api):
 
     frame = pd.DataFrame(rows)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    expected = engine.predict(pipeline_for(baseline), frame)
+    expected = predict(pipeline_for(baseline), frame)
     assert np.allclose(body["predictions"], expected, rtol=1e-9, atol=1e-9)
     assert body["extrapolated"] == [False, False, True, True]
     assert all(np.isfinite(body["predictions"]))

@@ -201,6 +201,12 @@ ENMS_POLICY = {
     "drift": {},
 }
 
+# Hooks through which the lower layers (enms, baselines) call into `performance` without importing
+# it: policy sections validated by a higher layer, and the drift reference stored with every
+# trained version (called as `hook(fit=FitResult, frame=DataFrame) -> dict`).
+ENMS_POLICY_SECTION_VALIDATORS = {"drift": "performance.drift.thresholds.validate_overrides"}
+ENMS_TRAINING_REFERENCE_HOOK = "performance.services.drift.drift_reference_build"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

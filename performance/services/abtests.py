@@ -9,9 +9,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from baselines.models import EnergyBaseline
+from enms.errors import Conflict
 from enms.users import acting_user
 
-from ..errors import Conflict
 from ..models import ABTestStatus, ModelABTest
 
 
@@ -97,8 +97,9 @@ def abtest_evaluate(*, test: ModelABTest, final: bool, now: datetime | None = No
     """
     import numpy as np
 
-    from baselines import engine
     from baselines.artifacts import pipeline_for
+    from baselines.engine.fit import predict
+    from baselines.engine.metrics import regression_metrics
     from baselines.selectors import readings_frame
 
     from .. import abstats
@@ -112,13 +113,13 @@ def abtest_evaluate(*, test: ModelABTest, final: bool, now: datetime | None = No
             arms[key] = {"model_id": str(model.pk), "n": 0, "mae": None, "rmse": None, "cv_rmse": None, "nmbe": None}
         return {"arms": arms, "paired": paired}
     y = frame["energy_kwh"].to_numpy(dtype=float)
-    pred_a = engine.predict(pipeline_for(test.model_a), frame)
-    pred_b = engine.predict(pipeline_for(test.model_b), frame)
+    pred_a = predict(pipeline_for(test.model_a), frame)
+    pred_b = predict(pipeline_for(test.model_b), frame)
     epoch = frame["timestamp"].dt.tz_convert(None).to_numpy(dtype="datetime64[s]").astype("int64")
     in_b = abstats.assign_arms(str(test.pk), epoch, test.traffic_split)
     for key, model, pred, mask in (("a", test.model_a, pred_a, ~in_b), ("b", test.model_b, pred_b, in_b)):
         ok = mask & np.isfinite(pred)
-        metrics = engine.regression_metrics(y[ok], pred[ok], 0) if ok.sum() >= 2 else {}
+        metrics = regression_metrics(y[ok], pred[ok], 0) if ok.sum() >= 2 else {}
         arms[key] = {"model_id": str(model.pk), "n": int(ok.sum()),
                      **{k: metrics.get(k) for k in ("mae", "rmse", "cv_rmse", "nmbe")}}
     loss_a = abstats.pointwise_loss(y - pred_a)

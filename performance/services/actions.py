@@ -6,7 +6,8 @@ import logging
 
 from django.db import transaction
 
-from ..errors import Conflict
+from enms.errors import Conflict
+
 from ..models import ModelAlert, Severity
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from django.db import transaction
 
 from baselines.models import EnergyBaseline
 from baselines.selectors import readings_frame
+from enms.policy import policy_for
 
 from ..models import MetricSource, ModelPerformanceMetric
-from ..policy import policy_for
 from .drift import drift_evaluate, drift_store
 from .evaluation import model_evaluate
 from .metrics import metric_build

@@ -9,14 +9,17 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from baselines import engine
 from baselines.artifacts import pipeline_for
+from baselines.engine.fit import FitResult, predict
+from baselines.engine.metrics import regression_metrics
 from baselines.models import EnergyBaseline
 from baselines.selectors import readings_frame
+from enms.policy import policy_for
 
-from .. import drift as drift_stats
+from ..drift.reference import reference_statistics
+from ..drift.thresholds import DriftThresholds
+from ..drift.verdict import check_drift
 from ..models import AlertType, MetricSource, Severity
-from ..policy import policy_for
 from .alerts import alert_raise
 from .metrics import metric_build
 
@@ -34,12 +37,24 @@ def _reference_from_window(model: EnergyBaseline, start, end) -> dict[str, Any]:
         from django.core.exceptions import ValidationError
 
         raise ValidationError({"reference_start": ["The reference window holds fewer than 48 readings."]})
-    predicted = engine.predict(pipeline_for(model), frame)
+    predicted = predict(pipeline_for(model), frame)
     residuals = frame["energy_kwh"].to_numpy() - predicted
     drivers = {d: frame[d].to_numpy(dtype=float) for d in model.driver_ranges}
     holdout_rmse = (model.holdout_metrics or {}).get("rmse")
-    return drift_stats.reference_statistics(drivers, residuals, holdout_rmse=holdout_rmse,
+    return reference_statistics(drivers, residuals, holdout_rmse=holdout_rmse,
                                             timestamps=_seconds(frame["timestamp"]))
+
+
+def drift_reference_build(*, fit: FitResult, frame: pd.DataFrame) -> dict[str, Any]:
+    """The drift reference stored with a newly trained version (`ENMS_TRAINING_REFERENCE_HOOK`):
+    its training drivers and residuals condensed once, so later checks never re-read them."""
+    train_ts = _seconds(frame.loc[fit.train_index, "timestamp"])
+    reference = reference_statistics(
+        fit.train_X, fit.train_residuals, holdout_rmse=fit.holdout_metrics.get("rmse"), timestamps=train_ts,
+        holdout_n=int(fit.holdout_index.size),
+    )
+    reference["n_params"] = fit.n_params
+    return reference
 
 
 def drift_evaluate(model: EnergyBaseline, frame: pd.DataFrame, reference: dict | None = None,
@@ -50,13 +65,13 @@ def drift_evaluate(model: EnergyBaseline, frame: pd.DataFrame, reference: dict |
     if "is_anomaly" in frame and frame["is_anomaly"].any():
         # Labelled anomalies are judged by the anomaly detector; here they would pass for drift.
         frame = frame[~frame["is_anomaly"].to_numpy(dtype=bool)].reset_index(drop=True)
-    thresholds = drift_stats.DriftThresholds.from_dict(policy.get("drift") or {})
-    predicted = engine.predict(pipeline_for(model), frame)
+    thresholds = DriftThresholds.from_dict(policy.get("drift") or {})
+    predicted = predict(pipeline_for(model), frame)
     actual = frame["energy_kwh"].to_numpy(dtype=float)
     residuals = actual - predicted
     drivers = {d: frame[d].to_numpy(dtype=float) for d in model.driver_ranges if d in frame}
     # No parameter is fitted on the current window, so its NMBE and CV(RMSE) lose no degrees of freedom.
-    result = drift_stats.check_drift(reference, drivers, residuals, actual, 0, thresholds)
+    result = check_drift(reference, drivers, residuals, actual, 0, thresholds)
     concept = result["concept_drift"]
     index = concept.get("change_point")
     concept["change_point_index"] = index
@@ -64,7 +79,7 @@ def drift_evaluate(model: EnergyBaseline, frame: pd.DataFrame, reference: dict |
         frame["timestamp"].iloc[int(index)].to_pydatetime() if index is not None and 0 <= index < len(frame) else None
     )
     ok = np.isfinite(predicted)
-    result["metrics"] = engine.regression_metrics(actual[ok], predicted[ok], 0) if ok.sum() >= 2 else {}
+    result["metrics"] = regression_metrics(actual[ok], predicted[ok], 0) if ok.sum() >= 2 else {}
     result["window"] = (frame["timestamp"].iloc[0].to_pydatetime(), frame["timestamp"].iloc[-1].to_pydatetime())
     result["sample_count"] = int(len(frame))
     return result

@@ -10,13 +10,15 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from baselines import engine
 from baselines.artifacts import pipeline_for
+from baselines.engine.anomaly import flag_anomalies
+from baselines.engine.fit import predict
+from baselines.engine.metrics import classification_metrics, regression_metrics
 from baselines.models import EnergyBaseline, ModelType
 from baselines.selectors import readings_frame
+from enms.policy import ashrae_limits, policy_for
 
 from ..models import AlertType, MetricSource, ModelPerformanceMetric, Severity
-from ..policy import ashrae_limits, policy_for
 from .alerts import alert_raise
 from .metrics import metric_build
 
@@ -27,18 +29,18 @@ def model_evaluate(*, model: EnergyBaseline, frame, policy: dict) -> dict[str, A
     """Metrics of one version on a window of its machine's readings (None: too few rows)."""
     if len(frame) < MIN_EVALUATION_ROWS:
         return None
-    predicted = engine.predict(pipeline_for(model), frame)
+    predicted = predict(pipeline_for(model), frame)
     ok = np.isfinite(predicted)
     if ok.sum() < MIN_EVALUATION_ROWS:
         return None
     y = frame["energy_kwh"].to_numpy(dtype=float)
     if model.model_type == ModelType.ANOMALY_DETECTOR:
         threshold = (model.hyperparameters or {}).get("threshold")
-        flags = engine.flag_anomalies(y[ok] - predicted[ok], threshold)
-        values = engine.classification_metrics(frame["is_anomaly"].to_numpy(dtype=bool)[ok], flags)
+        flags = flag_anomalies(y[ok] - predicted[ok], threshold)
+        values = classification_metrics(frame["is_anomaly"].to_numpy(dtype=bool)[ok], flags)
         values = {k: values.get(k) for k in ("precision", "recall", "f1_score")}
     else:
-        values = engine.regression_metrics(y[ok], predicted[ok], 0)
+        values = regression_metrics(y[ok], predicted[ok], 0)
         values = {k: values.get(k) for k in ("r_squared", "rmse", "mae", "mape", "wape", "cv_rmse", "nmbe")}
     ts = frame["timestamp"]
     return {**values, "sample_count": int(ok.sum()), "evaluation_start": ts.iloc[0].to_pydatetime(),
@@ -148,7 +150,8 @@ def drift_cycle(*, now: datetime | None = None) -> dict[str, int]:
 
 def scheduled_retrain_all() -> dict[str, int]:
     """Beat job (weekly by default): queue a scheduled retraining of every active model."""
-    from ..errors import Conflict
+    from enms.errors import Conflict
+
     from .training import training_trigger
 
     queued = busy = 0

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from baselines.models import EnergyBaseline
 from enms.bulk import bulk_insert
+from enms.policy import ashrae_pass, policy_for
 
 from ..models import MetricSource, ModelPerformanceMetric
-from ..policy import ashrae_pass, policy_for
 
 METRIC_VALUE_FIELDS = (
     "sample_count", "evaluation_start", "evaluation_end", "r_squared", "rmse", "mae", "mape", "wape", "cv_rmse",

@@ -14,11 +14,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from baselines.models import BaselineStatus, EnergyBaseline, Machine
+from enms.errors import Conflict
+from enms.policy import policy_for
 from enms.users import acting_user
 
-from ..errors import Conflict
 from ..models import AlertType, ModelTrainingHistory, Severity, TrainingStatus
-from ..policy import policy_for
 from .alerts import alert_raise
 
 logger = logging.getLogger(__name__)
@@ -205,8 +205,9 @@ def _train_once(*, job: ModelTrainingHistory, start, end) -> EnergyBaseline:
 
 def _holdout_comparison(*, candidate: EnergyBaseline, active: EnergyBaseline) -> dict[str, Any]:
     """Both versions' metrics on the candidate's time-ordered holdout (the same readings)."""
-    from baselines import engine
     from baselines.artifacts import pipeline_for
+    from baselines.engine.fit import predict
+    from baselines.engine.metrics import regression_metrics
     from baselines.selectors import readings_frame
 
     holdout_start = (candidate.holdout_metrics or {}).get("holdout_start")
@@ -217,9 +218,9 @@ def _holdout_comparison(*, candidate: EnergyBaseline, active: EnergyBaseline) ->
     y = frame["energy_kwh"].to_numpy()
     out = {}
     for name, version in (("candidate", candidate), ("active", active)):
-        pred = engine.predict(pipeline_for(version), frame)
+        pred = predict(pipeline_for(version), frame)
         ok = np.isfinite(pred)
-        out[name] = engine.regression_metrics(y[ok], pred[ok], 0)
+        out[name] = regression_metrics(y[ok], pred[ok], 0)
     return out
 
 

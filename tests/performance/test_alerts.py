@@ -138,7 +138,7 @@ def test_failed_webhook_keeps_alert_and_records_error(settings, webhook_server):
 
 
 def test_auto_actions_retrain_once_and_record_it(settings):
-    from performance.policy import policy_for
+    from enms.policy import policy_for
 
     settings.ALERT_WEBHOOK_URLS = []
     model = EnergyBaselineFactory(status="active")

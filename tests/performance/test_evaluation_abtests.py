@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from baselines import engine
 from baselines.artifacts import pipeline_for
+from baselines.engine.fit import predict
 from baselines.models import EnergyBaseline
 from baselines.selectors import readings_frame
-from performance.errors import Conflict
+from enms.errors import Conflict
 from performance.models import ModelAlert, ModelPerformanceMetric
 from performance.services.abtests import (
     abtest_results,
@@ -43,7 +43,7 @@ def test_evaluation_cycle_matches_numpy_and_flags_degradation(step_machine, stab
     row = ModelPerformanceMetric.objects.get(model=stale, source="evaluation")
     frame = readings_frame(machine_ids=[step_machine.pk], start=stale.training_end, end=now)
     y = frame["energy_kwh"].to_numpy()
-    pred = engine.predict(pipeline_for(stale), frame)
+    pred = predict(pipeline_for(stale), frame)
     assert row.sample_count == len(y)
     assert row.rmse == pytest.approx(np.sqrt(np.mean((y - pred) ** 2)), rel=1e-9)
     assert row.rmse_degradation > 0.25

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from baselines.models import EnergyBaseline
-from performance.errors import Conflict
+from enms.errors import Conflict
 from performance.models import ModelAlert, ModelTrainingHistory
 from performance.services.training import training_run, training_sweep, training_trigger
 

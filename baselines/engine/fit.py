@@ -1,75 +1,34 @@
-"""Numeric core of the energy-baseline module.
-
-Plain functions over numpy arrays and pandas DataFrames: accuracy metrics
-(ASHRAE Guideline 14), the feature transformer and fitting procedure of the
-per-machine baseline regression, prediction, extrapolation flags, artifact
-serialisation and a residual-based anomaly detector.
-
-Input readings are a DataFrame with a ``timestamp`` column (UTC), an
-``energy_kwh`` column and optional driver columns listed in :data:`DRIVERS`
-plus an optional boolean ``is_anomaly`` column.
-
-This module must stay free of Django imports so that it can be used and
-tested on its own.
-"""
+"""Fitting an energy baseline: balance-point search, the pipeline, prediction, extrapolation flags."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 from scipy import stats
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-__all__ = [
-    "ASHRAE_LIMITS",
-    "DRIVERS",
-    "HYPERPARAMETER_DEFAULTS",
-    "MIN_ROWS",
-    "ArtifactIntegrityError",
-    "EnergyFeatures",
-    "FitResult",
-    "UntrustedArtifactError",
-    "ashrae_check",
-    "classification_metrics",
-    "coefficients",
-    "extrapolation_flags",
-    "fit_anomaly_threshold",
-    "fit_baseline",
-    "flag_anomalies",
-    "infer_interval",
-    "lag1_autocorrelation",
-    "load_pipeline",
-    "predict",
-    "regression_metrics",
-    "serialize_pipeline",
-]
-
-DRIVERS: tuple[str, ...] = ("production_units", "outdoor_temp_c", "operating_hours")
-TEMPERATURE = "outdoor_temp_c"
-
-#: (CV(RMSE) limit, abs(NMBE) limit) per data interval. Monthly and hourly are
-#: the ASHRAE Guideline 14 calibration limits; daily has no published limit.
-ASHRAE_LIMITS: dict[str, tuple[float, float]] = {
-    "monthly": (0.15, 0.05),
-    "daily": (0.25, 0.075),
-    "hourly": (0.30, 0.10),
-}
+from .features import (
+    DRIVERS,
+    TEMPERATURE,
+    TOW_LEVELS,
+    EnergyFeatures,
+    as_frame,
+    infer_interval,
+    numeric_column,
+    to_utc,
+    tow_codes,
+)
+from .metrics import ashrae_check, regression_metrics
 
 #: Fewest usable readings a baseline may be fitted on, per interval.
 MIN_ROWS: dict[str, int] = {"hourly": 48, "daily": 14, "monthly": 12}
@@ -92,324 +51,6 @@ ALGORITHMS = ("ridge", "linear", "gbr")
 MIN_DRIVER_COVERAGE = 0.9
 # CalTRACK keeps a degree term only when its coefficient is significant at p < 0.10.
 DEGREE_TERM_P_VALUE = 0.10
-_TOW_LEVELS = {"hourly": 168, "daily": 7, "monthly": 0}
-_TRUSTED_PREFIXES = ("baselines.engine.", "sklearn.", "numpy.")
-
-
-# --------------------------------------------------------------------------
-# Metrics
-# --------------------------------------------------------------------------
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def regression_metrics(y: Any, y_hat: Any, n_params: int) -> dict[str, float | int | None]:
-    """Accuracy of predictions ``y_hat`` against actuals ``y``.
-
-    Returns ``n, r_squared, adj_r_squared, rmse, mae, mape, wape, cv_rmse, nmbe``.
-    CV(RMSE) and NMBE use the ``n - p`` degrees-of-freedom correction of
-    ASHRAE Guideline 14 with ``p = n_params``; pass 0 for points the model was
-    not fitted on. MAPE is taken over ``y != 0`` only. Ratios are fractions
-    (0.05 = 5 %). Pairs with a non-finite value are ignored. Anything
-    undefined (``n - p <= 0``, mean of ``y`` zero, constant ``y``, ...) is
-    ``None``, never NaN or inf, so the result is JSON-serialisable.
-    """
-    p = operator.index(n_params)
-    if p < 0:
-        raise ValueError("n_params must be >= 0")
-    y = np.asarray(y, dtype=float).ravel()
-    y_hat = np.asarray(y_hat, dtype=float).ravel()
-    if y.shape != y_hat.shape:
-        raise ValueError(f"y and y_hat differ in length ({y.size} != {y_hat.size})")
-    ok = np.isfinite(y) & np.isfinite(y_hat)
-    y, y_hat = y[ok], y_hat[ok]
-    n = int(y.size)
-    out: dict[str, float | int | None] = {
-        "n": n,
-        "r_squared": None,
-        "adj_r_squared": None,
-        "rmse": None,
-        "mae": None,
-        "mape": None,
-        "wape": None,
-        "cv_rmse": None,
-        "nmbe": None,
-    }
-    if n == 0:
-        return out
-    e = y - y_hat
-    abs_e = np.abs(e)
-    sse = float(e @ e)
-    y_bar = float(y.mean())
-    out["rmse"] = _finite_or_none(math.sqrt(sse / n))
-    out["mae"] = _finite_or_none(abs_e.mean())
-    nonzero = y != 0
-    if nonzero.any():
-        out["mape"] = _finite_or_none(np.mean(abs_e[nonzero] / np.abs(y[nonzero])))
-    sum_abs_y = float(np.abs(y).sum())
-    if sum_abs_y > 0:
-        out["wape"] = _finite_or_none(abs_e.sum() / sum_abs_y)
-    # ptp == 0 is the exact "constant y" test; a computed SStot can be a rounding crumb.
-    if n > 1 and np.ptp(y) > 0:
-        ss_tot = float(np.sum((y - y_bar) ** 2))
-        r2 = 1.0 - sse / ss_tot
-        out["r_squared"] = _finite_or_none(r2)
-        if n - p > 0:
-            out["adj_r_squared"] = _finite_or_none(1.0 - (sse / (n - p)) / (ss_tot / (n - 1)))
-    mean_abs_y = sum_abs_y / n
-    if n - p > 0 and abs(y_bar) > 1e-12 * mean_abs_y:
-        out["cv_rmse"] = _finite_or_none(math.sqrt(sse / (n - p)) / y_bar)
-        out["nmbe"] = _finite_or_none(float(e.sum()) / ((n - p) * y_bar))
-    return out
-
-
-def classification_metrics(y_true: Any, y_pred: Any) -> dict[str, float | int | None]:
-    """Precision, recall and F1 of boolean anomaly flags against labels.
-
-    Values equal scikit-learn's ``precision_recall_fscore_support`` for the
-    positive class wherever they are defined; where scikit-learn would fall
-    back to ``zero_division`` (no predicted positives for precision, no actual
-    positives for recall, neither for F1) the value is ``None``. F1 is
-    ``2tp / (2tp + fp + fn)``, so it is 0.0, not ``None``, when only one of
-    precision and recall is undefined and there is at least one error.
-    """
-    t = np.asarray(y_true, dtype=bool).ravel()
-    p = np.asarray(y_pred, dtype=bool).ravel()
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred differ in length ({t.size} != {p.size})")
-    tp = int(np.sum(t & p))
-    fp = int(np.sum(~t & p))
-    fn = int(np.sum(t & ~p))
-    tn = int(np.sum(~t & ~p))
-    return {
-        "precision": tp / (tp + fp) if tp + fp else None,
-        "recall": tp / (tp + fn) if tp + fn else None,
-        "f1_score": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "tn": tn,
-        "n": int(t.size),
-    }
-
-
-def ashrae_check(
-    metrics: Mapping[str, Any], interval: str, limits: Mapping[str, Sequence[float]] | None = None
-) -> dict[str, Any]:
-    """Compare CV(RMSE) and NMBE of ``metrics`` with the limits for ``interval``.
-
-    ``limits`` maps interval to ``(cv_rmse_limit, nmbe_limit)`` and defaults to
-    :data:`ASHRAE_LIMITS`. Absolute values are compared; an undefined metric
-    (``None``) fails its check.
-    """
-    table = ASHRAE_LIMITS if limits is None else limits
-    if interval not in table:
-        raise ValueError(f"no limits for interval {interval!r}; known: {sorted(table)}")
-    cv_limit, nmbe_limit = (float(v) for v in table[interval])
-    cv, nmbe = metrics.get("cv_rmse"), metrics.get("nmbe")
-    cv_ok = cv is not None and abs(cv) <= cv_limit
-    nmbe_ok = nmbe is not None and abs(nmbe) <= nmbe_limit
-    return {
-        "interval": interval,
-        "cv_rmse_limit": cv_limit,
-        "nmbe_limit": nmbe_limit,
-        "cv_rmse_ok": bool(cv_ok),
-        "nmbe_ok": bool(nmbe_ok),
-        "passes": bool(cv_ok and nmbe_ok),
-    }
-
-
-def lag1_autocorrelation(x: Any) -> float:
-    """Lag-1 autocorrelation ``sum((x_t - m)(x_{t+1} - m)) / sum((x_t - m)^2)``.
-
-    Non-finite values are dropped. Returns 0.0 (no correction) when fewer than
-    three values remain or they are constant, since callers use it to shrink
-    an effective sample size.
-    """
-    x = np.asarray(x, dtype=float).ravel()
-    x = x[np.isfinite(x)]
-    if x.size < 3:
-        return 0.0
-    d = x - x.mean()
-    denom = float(d @ d)
-    if denom <= 0:
-        return 0.0
-    return float(np.dot(d[:-1], d[1:]) / denom)
-
-
-# --------------------------------------------------------------------------
-# Time handling
-# --------------------------------------------------------------------------
-
-
-def _to_utc(values: Any) -> pd.Series:
-    # Naive timestamps are taken to be UTC, aware ones are converted.
-    return pd.Series(pd.to_datetime(values, utc=True)).reset_index(drop=True)
-
-
-def infer_interval(timestamps: Any) -> str:
-    """``"hourly"``, ``"daily"`` or ``"monthly"`` from the median spacing.
-
-    Spacing under 12 h (including sub-hourly) is hourly, under 15 days daily,
-    anything longer monthly. Repeated timestamps are ignored.
-    """
-    ts = _to_utc(timestamps).dropna().sort_values()
-    steps = ts.diff().dropna()
-    steps = steps[steps > pd.Timedelta(0)]
-    if steps.empty:
-        raise ValueError("need at least two distinct timestamps to infer the interval")
-    median_s = steps.dt.total_seconds().median()
-    if median_s < 12 * 3600:
-        return "hourly"
-    if median_s < 15 * 86400:
-        return "daily"
-    return "monthly"
-
-
-def _tow_codes(timestamps: Any, interval: str) -> np.ndarray:
-    """Hour of week (0 = Monday 00:00 UTC) for hourly data, day of week otherwise."""
-    ts = _to_utc(timestamps)
-    if ts.isna().any():
-        raise ValueError("timestamp contains missing values")
-    code = ts.dt.day_of_week.to_numpy()
-    if interval == "hourly":
-        code = code * 24 + ts.dt.hour.to_numpy()
-    return code.astype(np.intp)
-
-
-def _frame(X: Any) -> pd.DataFrame:
-    if not isinstance(X, pd.DataFrame):
-        raise TypeError("expected a pandas DataFrame with a 'timestamp' column")
-    if "timestamp" not in X.columns:
-        if isinstance(X.index, pd.DatetimeIndex):
-            return X.assign(timestamp=X.index)
-        raise ValueError("DataFrame has no 'timestamp' column")
-    return X
-
-
-def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-# --------------------------------------------------------------------------
-# Feature transformer
-# --------------------------------------------------------------------------
-
-
-class EnergyFeatures(TransformerMixin, BaseEstimator):
-    """Turn raw readings (timestamp + drivers) into the baseline design matrix.
-
-    Columns, in order: every driver other than temperature as is; heating
-    degree term ``max(heat_balance_c - T, 0)`` and cooling degree term
-    ``max(T - cool_balance_c, 0)`` when the balance points are set (raw
-    temperature if temperature is a driver but neither is set); then, with
-    ``time_of_week``, 168 hour-of-week indicators for hourly data or 7
-    day-of-week indicators for daily data (none for monthly). The columns are
-    fixed by the parameters, not by which hours occur in the data.
-
-    Indicators are taken in UTC: a fixed offset to local time only relabels
-    the columns, so the regression is unaffected.
-
-    Parameters
-    ----------
-    drivers : list of str or None
-        Driver columns used. ``None`` means those of :data:`DRIVERS` present at fit.
-    heat_balance_c, cool_balance_c : float or None
-        Balance points in °C for the degree terms.
-    time_of_week : bool
-        Add the time-of-week indicator columns.
-    interval : str or None
-        ``"hourly"``, ``"daily"`` or ``"monthly"``; inferred at fit when ``None``.
-    """
-
-    def __init__(
-        self,
-        drivers: Sequence[str] | None = None,
-        heat_balance_c: float | None = None,
-        cool_balance_c: float | None = None,
-        time_of_week: bool = True,
-        interval: str | None = None,
-    ) -> None:
-        self.drivers = drivers
-        self.heat_balance_c = heat_balance_c
-        self.cool_balance_c = cool_balance_c
-        self.time_of_week = time_of_week
-        self.interval = interval
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> EnergyFeatures:
-        """Resolve drivers and interval and fix the output columns."""
-        X = _frame(X)
-        if self.drivers is None:
-            drivers = [d for d in DRIVERS if d in X.columns]
-        else:
-            drivers = [str(d) for d in self.drivers]
-        interval = self.interval if self.interval is not None else infer_interval(X["timestamp"])
-        if interval not in _TOW_LEVELS:
-            raise ValueError(f"unknown interval {interval!r}")
-        has_degree = self.heat_balance_c is not None or self.cool_balance_c is not None
-        if has_degree and TEMPERATURE not in drivers:
-            raise ValueError(f"balance points need {TEMPERATURE!r} among the drivers")
-        suffix = "h" if interval == "hourly" else "d"
-        names = [d for d in drivers if d != TEMPERATURE]
-        if TEMPERATURE in drivers:
-            if self.heat_balance_c is not None:
-                names.append("hd" + suffix)
-            if self.cool_balance_c is not None:
-                names.append("cd" + suffix)
-            if not has_degree:
-                names.append(TEMPERATURE)
-        if self.time_of_week and interval == "hourly":
-            names += [f"tow_{k:03d}" for k in range(168)]
-        elif self.time_of_week and interval == "daily":
-            names += [f"dow_{k}" for k in range(7)]
-        self.drivers_ = drivers
-        self.interval_ = interval
-        self.feature_names_out_ = names
-        self.n_features_out_ = len(names)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Design matrix (float64, one row per reading)."""
-        check_is_fitted(self, "feature_names_out_")
-        X = _frame(X)
-        missing = [d for d in self.drivers_ if d not in X.columns]
-        if missing:
-            raise ValueError(f"missing driver columns: {missing}")
-        n = len(X)
-        out = np.zeros((n, self.n_features_out_), dtype=float)
-        j = 0
-        for d in self.drivers_:
-            if d != TEMPERATURE:
-                out[:, j] = _numeric(X, d)
-                j += 1
-        if TEMPERATURE in self.drivers_:
-            t = _numeric(X, TEMPERATURE)
-            nan = np.isnan(t)
-            if self.heat_balance_c is not None:
-                out[:, j] = np.where(nan, np.nan, np.maximum(float(self.heat_balance_c) - t, 0.0))
-                j += 1
-            if self.cool_balance_c is not None:
-                out[:, j] = np.where(nan, np.nan, np.maximum(t - float(self.cool_balance_c), 0.0))
-                j += 1
-            if self.heat_balance_c is None and self.cool_balance_c is None:
-                out[:, j] = t
-                j += 1
-        if self.n_features_out_ > j:
-            out[np.arange(n), j + _tow_codes(X["timestamp"], self.interval_)] = 1.0
-        return out
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the design columns."""
-        check_is_fitted(self, "feature_names_out_")
-        return np.asarray(self.feature_names_out_, dtype=object)
-
-
-# --------------------------------------------------------------------------
-# Balance-point search
-# --------------------------------------------------------------------------
 
 
 def _residualizer(codes: np.ndarray, X: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
@@ -733,14 +374,14 @@ def fit_baseline(
 
 
 def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
-    df = _frame(df)
+    df = as_frame(df)
     if "energy_kwh" not in df.columns:
         raise ValueError("DataFrame has no 'energy_kwh' column")
     n_input = len(df)
-    energy = _numeric(df, "energy_kwh")
+    energy = numeric_column(df, "energy_kwh")
     if not np.isfinite(energy).any():
         raise ValueError("no energy values: 'energy_kwh' is empty or entirely missing")
-    ts = _to_utc(df["timestamp"])
+    ts = to_utc(df["timestamp"])
     keep = np.isfinite(energy) & ts.notna().to_numpy()
     n_excluded = 0
     if hp["exclude_anomalies"] and "is_anomaly" in df.columns:
@@ -755,7 +396,7 @@ def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
     if rows.size < MIN_ROWS[interval]:
         raise _too_little(rows.size, interval, "")
 
-    values = {d: _numeric(df, d)[rows] for d in DRIVERS if d in df.columns}
+    values = {d: numeric_column(df, d)[rows] for d in DRIVERS if d in df.columns}
     drivers = [
         d for d, v in values.items() if np.mean(np.isfinite(v)) >= MIN_DRIVER_COVERAGE and np.nanmax(v) > np.nanmin(v)
     ]
@@ -781,7 +422,7 @@ def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
     drivers = [d for d in drivers if np.ptp(values[d][complete][:split]) > 0]
 
     tow = hp["time_of_week"]
-    levels = _TOW_LEVELS[interval]
+    levels = TOW_LEVELS[interval]
     if tow is None:
         tow = levels > 0 and split >= 3 * levels
     tow = bool(tow) and levels > 0
@@ -792,11 +433,11 @@ def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
     heat = cool = None
     if TEMPERATURE in drivers:
         linear = [d for d in drivers if d != TEMPERATURE]
-        codes = _tow_codes(train_df["timestamp"], interval) if tow else np.zeros(split, dtype=np.intp)
+        codes = tow_codes(train_df["timestamp"], interval) if tow else np.zeros(split, dtype=np.intp)
         heat, cool = _search_balance_points(
-            _numeric(train_df, TEMPERATURE),
+            numeric_column(train_df, TEMPERATURE),
             y_train,
-            np.column_stack([_numeric(train_df, d) for d in linear]) if linear else np.empty((split, 0)),
+            np.column_stack([numeric_column(train_df, d) for d in linear]) if linear else np.empty((split, 0)),
             codes,
             p_base=len(linear) + (levels if tow else 0) + 1,
             nonneg=hp["nonnegative_degree_coefs"],
@@ -828,7 +469,7 @@ def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
         features.append("cd" + suffix)
     if tow:
         features.append("time_of_week")
-    train_X = {d: _numeric(train_df, d) for d in drivers}
+    train_X = {d: numeric_column(train_df, d) for d in drivers}
     driver_ranges = {d: [float(v.min()), float(v.max())] for d, v in train_X.items()}
     return FitResult(
         pipeline=pipeline,
@@ -872,13 +513,13 @@ def predict(pipeline: Pipeline, df: pd.DataFrame) -> np.ndarray:
     Rows with a missing timestamp or a missing value of a driver the model
     uses get NaN instead of a prediction built on an invented value.
     """
-    df = _frame(df)
+    df = as_frame(df)
     out = np.full(len(df), np.nan)
-    ok = _to_utc(df["timestamp"]).notna().to_numpy().copy()
+    ok = to_utc(df["timestamp"]).notna().to_numpy().copy()
     for d in _used_drivers(pipeline):
         if d not in df.columns:
             raise ValueError(f"missing driver column {d!r}")
-        ok &= np.isfinite(_numeric(df, d))
+        ok &= np.isfinite(numeric_column(df, d))
     if ok.any():
         out[ok] = pipeline.predict(df.iloc[np.flatnonzero(ok)])
     return out
@@ -900,7 +541,7 @@ def extrapolation_flags(
         if d not in df.columns:
             raise ValueError(f"missing driver column {d!r}")
         margin = tolerance * (float(hi) - float(lo))
-        v = _numeric(df, d)
+        v = numeric_column(df, d)
         with np.errstate(invalid="ignore"):
             flags |= (v < float(lo) - margin) | (v > float(hi) + margin)
     return flags
@@ -925,87 +566,3 @@ def coefficients(pipeline: Pipeline) -> dict[str, float] | None:
     out = {name: float(c) for name, c in zip(names, coef, strict=True)}
     out["intercept"] = intercept
     return out
-
-
-# --------------------------------------------------------------------------
-# Artifacts
-# --------------------------------------------------------------------------
-
-
-class ArtifactIntegrityError(ValueError):
-    """A stored model artifact does not match its recorded checksum."""
-
-
-class UntrustedArtifactError(ArtifactIntegrityError):
-    """A model artifact holds types outside the allowed modules."""
-
-
-def serialize_pipeline(pipeline: Pipeline) -> tuple[bytes, str]:
-    """skops bytes of ``pipeline`` and their SHA-256 hex digest."""
-    import zipfile
-
-    data = sio.dumps(pipeline, compression=zipfile.ZIP_DEFLATED)
-    return data, hashlib.sha256(data).hexdigest()
-
-
-def load_pipeline(data: bytes, sha256: str) -> Pipeline:
-    """Load a pipeline written by :func:`serialize_pipeline`.
-
-    The SHA-256 is verified before anything is parsed; then only types from
-    this module, scikit-learn and numpy are trusted. Raises
-    :class:`ArtifactIntegrityError` on a checksum mismatch and
-    :class:`UntrustedArtifactError` on any other type or a non-pipeline.
-    """
-    data = bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    if not hmac.compare_digest(digest, str(sha256).strip().lower()):
-        raise ArtifactIntegrityError("model artifact checksum mismatch; refusing to load")
-    try:
-        needed = sio.get_untrusted_types(data=data)
-    except Exception as exc:
-        raise UntrustedArtifactError(f"model artifact is not readable: {exc}") from exc
-    refused = [name for name in needed if not name.startswith(_TRUSTED_PREFIXES)]
-    if refused:
-        raise UntrustedArtifactError(f"model artifact holds untrusted types: {refused}")
-    obj = sio.loads(data, trusted=list(needed))
-    if not isinstance(obj, Pipeline) or "features" not in obj.named_steps:
-        raise UntrustedArtifactError("model artifact is not a baseline pipeline")
-    return obj
-
-
-# --------------------------------------------------------------------------
-# Residual anomaly detector
-# --------------------------------------------------------------------------
-
-_MAD_TO_SIGMA = 1.482602218505602  # 1 / Phi^-1(3/4): MAD of a normal sample estimates sigma
-
-
-def fit_anomaly_threshold(train_residuals: np.ndarray, *, z: float = 4.0) -> dict[str, float]:
-    """Robust centre (median) and scale (1.4826 * MAD) of residuals.
-
-    Median and MAD ignore the very outliers the detector should catch. When
-    more than half the residuals are identical (MAD = 0) the scale falls back
-    to the standard deviation, and finally to a tiny positive number.
-    Holdout residuals give a more honest, out-of-sample scale if available.
-    """
-    r = np.asarray(train_residuals, dtype=float).ravel()
-    r = r[np.isfinite(r)]
-    if r.size == 0:
-        raise ValueError("no finite residuals to fit an anomaly threshold on")
-    if not z > 0:
-        raise ValueError("z must be > 0")
-    center = float(np.median(r))
-    scale = _MAD_TO_SIGMA * float(np.median(np.abs(r - center)))
-    if not scale > 0:
-        scale = float(np.std(r))
-    if not scale > 0:
-        scale = 1e-9 * max(1.0, abs(center))
-    return {"center": center, "scale": scale, "z": float(z)}
-
-
-def flag_anomalies(residuals: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
-    """True where ``|r - center| / scale > z``; NaN residuals are not flagged."""
-    r = np.asarray(residuals, dtype=float).ravel()
-    with np.errstate(invalid="ignore"):
-        score = np.abs(r - float(params["center"])) / float(params["scale"])
-        return np.nan_to_num(score, nan=0.0) > float(params["z"])

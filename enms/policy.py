@@ -1,4 +1,10 @@
-"""The model-performance policy in force for a machine: settings defaults + staff overrides."""
+"""The model-performance policy in force for a machine: settings defaults + staff overrides.
+
+Lives in the lowest layer because machines (in `baselines`) validate their overrides and the
+`performance` app applies them. Sections whose rules belong to a higher layer (the drift
+thresholds) are validated through `settings.ENMS_POLICY_SECTION_VALIDATORS`: section name ->
+dotted path of a callable that raises `ValueError` or `TypeError` on a bad value.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import copy
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 
 def policy_for(machine) -> dict[str, Any]:
@@ -44,12 +51,11 @@ def policy_overrides_errors(overrides: Any) -> list[str]:
     a form error in the admin instead of a failing drift check later."""
     import math
 
-    from .drift import DriftThresholds
-
     if not isinstance(overrides, dict):
         return ["Policy overrides must be a JSON object."]
     errors = []
     known = set(settings.ENMS_POLICY)
+    validators = getattr(settings, "ENMS_POLICY_SECTION_VALIDATORS", {})
     for key, value in overrides.items():
         if key not in known:
             errors.append(f"Unknown policy key {key!r}; known: {', '.join(sorted(known))}.")
@@ -60,11 +66,11 @@ def policy_overrides_errors(overrides: Any) -> list[str]:
             errors.append(f"{key} must be true or false.")
         elif key == "promotion_mode" and value not in _PROMOTION_MODES:
             errors.append(f"promotion_mode must be one of {', '.join(_PROMOTION_MODES)}.")
-        elif key == "drift":
+        elif key in validators:
             try:
-                DriftThresholds.from_dict(value if isinstance(value, dict) else {"": value})
+                import_string(validators[key])(value)
             except (ValueError, TypeError) as exc:
-                errors.append(f"drift: {exc}")
+                errors.append(f"{key}: {exc}")
         elif key == "ashrae_limits":
             if not isinstance(value, dict) or any(
                 k not in ("hourly", "daily", "monthly") or not isinstance(v, (list, tuple)) or len(v) != 2

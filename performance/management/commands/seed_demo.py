@@ -1,4 +1,8 @@
-"""`manage.py seed_demo`: load the deterministic demo plant (idempotent)."""
+"""`manage.py seed_demo`: load the deterministic demo plant (idempotent).
+
+Machines and readings come from `baselines.demo`; the command lives in `performance` because it
+also trains each machine's first versions and backfills their performance history.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +70,8 @@ class Command(BaseCommand):
         replay daily evaluations and drift checks over the rest, so trends have data."""
         from baselines.models import EnergyBaseline
         from baselines.services import baseline_activate, baseline_train
-        from performance.services.backfill import metrics_backfill
+
+        from ...services.backfill import metrics_backfill
 
         machine = Machine.objects.get(name=spec.name)
         if EnergyBaseline.objects.filter(machine=machine).exists():
