@@ -4,7 +4,7 @@ from rest_framework.validators import UniqueValidator
 from enms.fields import FiniteFloatField, StrictBooleanField, StrictCharField
 from enms.rows import FastRepresentationMixin, RowField, batch_serializer_for, serializer_for
 
-from ..models import EnergyBaseline, EnergyReading, Machine
+from ..models import EnergyBaseline, EnergyReading, Machine, validate_time_zone
 
 
 class MachineSerializer(serializers.ModelSerializer):
@@ -12,10 +12,15 @@ class MachineSerializer(serializers.ModelSerializer):
     site = StrictCharField(max_length=200, required=False, allow_blank=True)
     rated_power_kw = FiniteFloatField(required=False, allow_null=True, min_value=0.000001)
     is_active = StrictBooleanField(required=False)
+    time_zone = StrictCharField(
+        max_length=64, required=False, validators=[validate_time_zone],
+        help_text="IANA time zone of the machine's site, e.g. Europe/Berlin (default: the server's TIME_ZONE); "
+                  "time of week and schedules use its local clock",
+    )
 
     class Meta:
         model = Machine
-        fields = ("id", "name", "machine_type", "site", "rated_power_kw", "is_active", "created_at")
+        fields = ("id", "name", "machine_type", "site", "rated_power_kw", "is_active", "time_zone", "created_at")
         read_only_fields = ("id", "created_at")
 
 
