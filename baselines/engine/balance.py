@@ -133,6 +133,7 @@ class _Search:
         self.group_days = 1.0 if interval == "hourly" else self.period
         self.t_sorted = np.sort(t)
         self.t_cumsum = np.r_[0.0, np.cumsum(self.t_sorted)]
+        self._cache: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
 
     def _demean(self, M: np.ndarray) -> np.ndarray:
         means = np.add.reduceat(M, self.starts, axis=0) / self.counts[:, None]
@@ -159,8 +160,12 @@ class _Search:
         return (nonzero_days >= MIN_NONZERO_DAYS) & (degree_days >= MIN_DEGREE_DAYS_C) & (zero_days >= MIN_ZERO_DAYS)
 
     def candidates(self, grid: np.ndarray, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """Residualised degree columns and their sufficiency mask."""
-        return self.residualize(degree_columns(self.t, grid, term)), self.sufficient(grid, term)
+        """Residualised degree columns and their sufficiency mask (kept: the pair search reuses
+        the single-term search's grids)."""
+        key = (term, grid.tobytes())
+        if key not in self._cache:
+            self._cache[key] = (self.residualize(degree_columns(self.t, grid, term)), self.sufficient(grid, term))
+        return self._cache[key]
 
     def best_single(self, grid: np.ndarray, term: str) -> tuple[float, float] | None:
         M, ok = self.candidates(grid, term)

@@ -228,13 +228,16 @@ class EnergyFeatures(TransformerMixin, BaseEstimator):
             names += [f"dow_{k}" for k in range(7)]
         return names
 
-    def occupied(self, X: pd.DataFrame) -> np.ndarray | None:
-        """Occupied flag of every row (``None`` without an occupancy schedule or hourly data)."""
+    def occupied(self, X: pd.DataFrame, codes: np.ndarray | None = None) -> np.ndarray | None:
+        """Occupied flag of every row (``None`` without an occupancy schedule or hourly data);
+        ``codes`` are the rows' local hours of the week when already known."""
         check_is_fitted(self, "feature_names_out_")
         if self.occupancy is None or self.interval_ != "hourly":
             return None
         schedule = np.asarray(self.occupancy, dtype=bool)
-        return schedule[tow_codes(as_frame(X)["timestamp"], "hourly", self.time_zone)]
+        if codes is None:
+            codes = tow_codes(as_frame(X)["timestamp"], "hourly", self.time_zone)
+        return schedule[codes]
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Design matrix (float64, one row per reading)."""
@@ -258,6 +261,8 @@ class EnergyFeatures(TransformerMixin, BaseEstimator):
             return self._transform_tree(X), None
         n = len(X)
         n_dense = sum(1 for name in self.feature_names_out_ if not name.startswith(("tow_", "dow_")))
+        needs_codes = self.n_features_out_ > n_dense or (self.occupancy is not None and self.interval_ == "hourly")
+        codes = tow_codes(X["timestamp"], self.interval_, self.time_zone) if needs_codes else None
         out = np.zeros((n, n_dense), dtype=float)
         j = 0
         for d in self.drivers_:
@@ -267,7 +272,7 @@ class EnergyFeatures(TransformerMixin, BaseEstimator):
         if TEMPERATURE in self.drivers_:
             t = numeric_column(X, TEMPERATURE)
             nan = np.isnan(t)
-            occupied = self.occupied(X)
+            occupied = self.occupied(X, codes if self.interval_ == "hourly" else None)
             split = tuple(self.occupancy_split or ())
             for term, bp in (("heat", self.heat_balance_c), ("cool", self.cool_balance_c)):
                 if bp is None:
@@ -284,9 +289,7 @@ class EnergyFeatures(TransformerMixin, BaseEstimator):
             if self.heat_balance_c is None and self.cool_balance_c is None:
                 out[:, j] = t
                 j += 1
-        if self.n_features_out_ > n_dense:
-            return out, tow_codes(X["timestamp"], self.interval_, self.time_zone)
-        return out, None
+        return out, codes if self.n_features_out_ > n_dense else None
 
     def _transform_tree(self, X: pd.DataFrame) -> np.ndarray:
         columns = [numeric_column(X, d) for d in self.drivers_]
