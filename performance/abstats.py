@@ -111,6 +111,13 @@ batch means declare 12-15 % false winners.  ``daily_dm_ewc`` keeps 5 %
 there but has 50-75 % of the default's power elsewhere, so it is not the
 default.
 
+Confidence
+----------
+``confidence`` (stored with each test and shown by the API) is ``1 - p`` of
+the paired test: the complement of its two-sided p-value.  0.97 says that a
+difference at least as large would turn up in 3 % of tests between equally
+good versions; it is not the probability that the winner is better.
+
 Peeking
 -------
 Interim looks recompute every statistic but return the decision
