@@ -39,11 +39,11 @@ the shape of the persistence:
 
 Why AR(p): errors that are not AR(1), such as ARMA(2,1) with AR roots 0.92
 and 0.38 and MA 0.4 (a fast and a slow decay), give ``d`` a lag-1
-coefficient near 0.93 whose AR(1) recolouring doubles the long-run
-variance.  The AR(1)-prewhitened test (``"dm_ewc"``, the default before)
+coefficient near 0.93 whose AR(1) recolouring inflates the long-run
+variance 1.6-2.2-fold.  The AR(1)-prewhitened test (``"dm_ewc"``, the default before)
 then declares 0.5-0.9 % false winners and finds a 10 % better challenger in
 2.5 % of 28-day tests, where 11-12 % is possible at an exact 5 %.  BIC picks
-order 2-4 on such errors and order 1 on AR(1) errors, where the default is
+order 3 (at times 2 or 4) on such errors and order 1 on AR(1) errors, where the default is
 ``dm_ewc`` plus the bias correction of step 2 (0.3-1 point more power, at
 most 0.5 point more false winners).  EWC on the raw differential with its
 t(nu) reference (``"dm_ewc_raw"``) has the power but declares 7.5-8.4 %

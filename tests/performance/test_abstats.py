@@ -515,7 +515,7 @@ def test_arma21_errors_keep_size_and_regain_power(capsys):
     """ARMA(2,1) errors (AR roots 0.92 and 0.38, MA 0.4): AR(1) prewhitening overshoots.
 
     The lag-1 coefficient of the loss differential (about 0.93) recoloured as
-    if it were AR(1) doubles the long-run variance, so ``dm_ewc`` declares
+    if it were AR(1) inflates the long-run variance 1.6-2.2-fold, so ``dm_ewc`` declares
     about 1 % false winners and finds a 10 % better challenger in under 3 %
     of 28-day tests.  The BIC-chosen AR(p) prewhitening of the default keeps
     the false-winner rate at or below 5 % and the power at 10 % or more.
