@@ -12,8 +12,11 @@ The search (:func:`search_temperature_terms`):
    and sum to at least 20 °F-days (11.1 °C-days); and, so that the hinge is located by the
    data rather than by extrapolation, it must be zero for at least one day's worth of readings.
 3. For each form (heating, cooling, both) the candidate with the least squared error whose
-   slopes are positive is kept; by Frisch-Waugh-Lovell every candidate costs a 1x1 or 2x2
-   solve on the residuals of the rest of the model (time of week, other drivers).
+   average slope is positive is kept; with an occupancy schedule (hourly data, step 5) each term
+   has its own slope in occupied and unoccupied hours while its balance point is searched, since
+   setbacks and out-of-hours plant make the two responses differ. By Frisch-Waugh-Lovell every
+   candidate costs a small solve (1 to 4 columns) on the residuals of the rest of the model
+   (time of week, other drivers).
 4. A form qualifies only if each of its slopes is positive and passes a two-sided test with
    standard errors that hold on autocorrelated hourly data (:mod:`.hac`: daily sums, AR(1)
    prewhitening, equal-weighted cosines) at :data:`SEARCHED_TERM_P_VALUE`; the qualifying form
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .hac import coefficient_tests, group_starts
+from .hinge import HingeGram
 
 #: CalTRACK's balance-point range, 30-90 °F, in °C.
 BALANCE_RANGE_C = (-1.0, 32.0)
@@ -101,30 +105,32 @@ class TermSelection:
 
 
 class _Search:
-    """Candidates and tests on one fit's readings.
+    """Candidates and tests on one fit's readings (in time order).
 
-    The work happens in time-of-week order, where removing the level means is a sum over
-    contiguous runs; tests go back to time order, where days are contiguous.
+    Candidates are scored from sorted prefix sums (:mod:`.hinge`), never as a matrix of
+    readings x candidates; the few columns that are tested are built and residualised explicitly.
     """
 
-    def __init__(self, t, y, X, codes, groups, interval, nonneg):
+    def __init__(self, t, y, X, codes, groups, interval, nonneg, occupied=None):
         self.n = t.size
-        self.order = np.argsort(codes, kind="stable")
-        self.t = t[self.order]
+        self.t = t
         self.period = PERIOD_DAYS[interval]
         self.nonneg = nonneg
-        sorted_codes = codes[self.order]
-        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-        self.starts, self.counts = starts, np.diff(np.r_[starts, self.n])
+        self.occupied = None if occupied is None else np.asarray(occupied, dtype=bool)
+        _, self.levels = np.unique(codes, return_inverse=True)
+        self.n_levels = int(self.levels.max()) + 1
+        self.level_counts = np.bincount(self.levels, minlength=self.n_levels).astype(float)
         self.basis = np.empty((self.n, 0))
         if X.shape[1]:
-            u, sv, _ = np.linalg.svd(self._demean(X[self.order]), full_matrices=False)
+            u, sv, _ = np.linalg.svd(self._demean(X), full_matrices=False)
             if sv[0] > 0:
                 self.basis = u[:, sv > sv[0] * max(X.shape) * np.finfo(float).eps]
-        self.rank = int(starts.size + self.basis.shape[1])
-        self.y_r = self.residualize(y[self.order][:, None])[:, 0]
+        self.rank = int(self.n_levels + self.basis.shape[1])
+        self.y_r = self.residualize(y[:, None])[:, 0]
         self.yy = float(self.y_r @ self.y_r)
         self.ss_tot = float(np.sum((y - y.mean()) ** 2))
+        segments = [np.ones(self.n, dtype=bool)] if self.occupied is None else [self.occupied, ~self.occupied]
+        self.hinge = HingeGram(t, y, self.basis, self.levels, segments)
         # Tests sum influence by day; daily and monthly readings are their own groups.
         self.groups = groups if interval == "hourly" else np.arange(self.n)
         day_starts = group_starts(self.groups)
@@ -133,14 +139,15 @@ class _Search:
         self.group_days = 1.0 if interval == "hourly" else self.period
         self.t_sorted = np.sort(t)
         self.t_cumsum = np.r_[0.0, np.cumsum(self.t_sorted)]
-        self._cache: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[tuple[str, bytes], tuple[dict[str, np.ndarray], np.ndarray]] = {}
 
     def _demean(self, M: np.ndarray) -> np.ndarray:
-        means = np.add.reduceat(M, self.starts, axis=0) / self.counts[:, None]
-        return M - np.repeat(means, self.counts, axis=0)
+        means = np.column_stack([np.bincount(self.levels, weights=M[:, j], minlength=self.n_levels)
+                                 for j in range(M.shape[1])]) / self.level_counts[:, None]
+        return M - means[self.levels]
 
     def residualize(self, M: np.ndarray) -> np.ndarray:
-        """Residuals of columns (in time-of-week order) on the rest of the model."""
+        """Residuals of columns (readings in time order) on the rest of the model."""
         M = self._demean(M)
         return M - self.basis @ (self.basis.T @ M) if self.basis.shape[1] else M
 
@@ -159,46 +166,63 @@ class _Search:
             degree_days = self.period * ((cs[-1] - cs[k]) - (n - k) * grid)
         return (nonzero_days >= MIN_NONZERO_DAYS) & (degree_days >= MIN_DEGREE_DAYS_C) & (zero_days >= MIN_ZERO_DAYS)
 
-    def candidates(self, grid: np.ndarray, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """Residualised degree columns and their sufficiency mask (kept: the pair search reuses
-        the single-term search's grids)."""
+    def candidates(self, grid: np.ndarray, term: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Projected Gram blocks of every candidate (with an occupancy schedule, an occupied and
+        an unoccupied column each) and the sufficiency mask; kept, as the pair search reuses the
+        single-term search's grids."""
         key = (term, grid.tobytes())
         if key not in self._cache:
-            self._cache[key] = (self.residualize(degree_columns(self.t, grid, term)), self.sufficient(grid, term))
+            self._cache[key] = (self.hinge.blocks(grid, term), self.sufficient(grid, term))
         return self._cache[key]
 
+    def _solve(self, gram: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batched least squares on Gram matrices: coefficients, squared error and solvability.
+
+        A column that is zero (a segment the candidate never reaches, such as night hours above a
+        high cooling balance point) gets a zero coefficient instead of making the system singular.
+        """
+        k = gram.shape[-1]
+        diagonal = np.diagonal(gram, axis1=-2, axis2=-1)
+        empty = diagonal <= 1e-9 * self.n
+        gram = gram + np.where(empty[..., None], np.eye(k), 0.0)
+        diagonal = np.diagonal(gram, axis1=-2, axis2=-1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            det = np.linalg.det(gram)
+        ok = (det > 1e-9 * np.prod(diagonal, axis=-1)) & ~np.all(empty, axis=-1)
+        safe = np.where(ok[..., None, None], gram, np.eye(k))
+        beta = np.linalg.solve(safe, np.where(empty, 0.0, rhs)[..., None])[..., 0]
+        return beta, self.yy - np.sum(beta * rhs, axis=-1), ok
+
+    def _positive(self, beta: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        # The term's average effect must be positive (each segment's slope alone may be ~0).
+        return np.sum(beta * sums, axis=-1) > 0 if self.nonneg else np.ones(beta.shape[:-1], dtype=bool)
+
     def best_single(self, grid: np.ndarray, term: str) -> tuple[float, float] | None:
-        M, ok = self.candidates(grid, term)
-        mm = np.einsum("ij,ij->j", M, M)
-        a = M.T @ self.y_r
-        with np.errstate(divide="ignore", invalid="ignore"):
-            beta = a / mm
-            sse = self.yy - beta * a
-        valid = ok & (mm > 1e-9 * self.n) & np.isfinite(sse)
-        if self.nonneg:
-            valid &= beta > 0
+        blocks, ok = self.candidates(grid, term)
+        beta, sse, solvable = self._solve(blocks["gram"], blocks["rhs"])
+        valid = ok & solvable & np.isfinite(sse) & self._positive(beta, blocks["sums"])
         if not valid.any():
             return None
         i = int(np.argmin(np.where(valid, sse, np.inf)))
         return float(grid[i]), float(sse[i])
 
     def best_pair(self, hs: np.ndarray, cs: np.ndarray) -> tuple[float, float, float] | None:
-        H, ok_h = self.candidates(hs, "heat")
-        C, ok_c = self.candidates(cs, "cool")
-        hh = np.einsum("ij,ij->j", H, H)[:, None]
-        cc = np.einsum("ij,ij->j", C, C)[None, :]
-        hc = H.T @ C
-        a = (H.T @ self.y_r)[:, None]
-        b = (C.T @ self.y_r)[None, :]
-        det = hh * cc - hc**2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            beta_h = (cc * a - hc * b) / det
-            beta_c = (hh * b - hc * a) / det
-            sse = self.yy - (beta_h * a + beta_c * b)
-        valid = (ok_h[:, None] & ok_c[None, :] & (det > 1e-9 * hh * cc) & (hh > 1e-9 * self.n)
-                 & (cc > 1e-9 * self.n) & (hs[:, None] <= cs[None, :]) & np.isfinite(sse))
-        if self.nonneg:
-            valid &= (beta_h > 0) & (beta_c > 0)
+        heat, ok_h = self.candidates(hs, "heat")
+        cool, ok_c = self.candidates(cs, "cool")
+        k = self.hinge.k
+        gh, gc = hs.size, cs.size
+        cross = HingeGram.cross(heat, cool)
+        gram = np.empty((gh, gc, 2 * k, 2 * k))
+        gram[:, :, :k, :k] = heat["gram"][:, None]
+        gram[:, :, k:, k:] = cool["gram"][None, :]
+        gram[:, :, :k, k:] = cross
+        gram[:, :, k:, :k] = cross.transpose(0, 1, 3, 2)
+        rhs = np.concatenate([np.broadcast_to(heat["rhs"][:, None], (gh, gc, k)),
+                              np.broadcast_to(cool["rhs"][None, :], (gh, gc, k))], axis=-1)
+        beta, sse, solvable = self._solve(gram, rhs)
+        valid = (ok_h[:, None] & ok_c[None, :] & solvable & (hs[:, None] <= cs[None, :]) & np.isfinite(sse)
+                 & self._positive(beta[..., :k], heat["sums"][:, None])
+                 & self._positive(beta[..., k:], cool["sums"][None, :]))
         if not valid.any():
             return None
         i, j = np.unravel_index(int(np.argmin(np.where(valid, sse, np.inf))), sse.shape)
@@ -211,16 +235,12 @@ class _Search:
         return 1.0 - (sse / dof) / (self.ss_tot / (self.n - 1))
 
     def column(self, term: str, bp: float) -> np.ndarray:
-        """One degree column in time-of-week order."""
+        """One degree column."""
         return degree_columns(self.t, np.array([bp]), term)[:, 0]
 
     def test(self, columns: list[np.ndarray]) -> dict[str, np.ndarray | int]:
-        """Robust tests of the columns (time-of-week order) added to the rest of the model."""
-        Z = np.empty((self.n, len(columns)))
-        Z[self.order] = self.residualize(np.column_stack(columns))
-        y = np.empty(self.n)
-        y[self.order] = self.y_r
-        return coefficient_tests(Z, y, self.groups)
+        """Robust tests of the columns added to the rest of the model."""
+        return coefficient_tests(self.residualize(np.column_stack(columns)), self.y_r, self.groups)
 
 
 def _fine(bp: float) -> np.ndarray:
@@ -247,7 +267,7 @@ def search_temperature_terms(
     zero without time of week), ``groups`` the local day of each row in time order, and
     ``occupied`` (hourly only) each row's occupancy flag, or ``None``.
     """
-    s = _Search(t, y, X, codes, groups, interval, nonneg)
+    s = _Search(t, y, X, codes, groups, interval, nonneg, occupied if interval == "hourly" else None)
     lo, hi = BALANCE_RANGE_C
     coarse = np.arange(lo, hi + 1e-9, COARSE_STEP_C)
     found: dict[str, tuple[float | None, float | None, float]] = {}
@@ -272,8 +292,10 @@ def search_temperature_terms(
         passed = all(
             result["p"][i] < p_value and (result["beta"][i] > 0 or not nonneg) for i in range(len(terms))
         )
-        # Each form has one slope and one searched balance point per term.
-        score = s.adj_r2(sse, 2 * len(terms))
+        # Each term has a slope per segment (occupied and unoccupied with a schedule) and its
+        # searched balance point.
+        segments = 1 if s.occupied is None else 2
+        score = s.adj_r2(sse, (segments + 1) * len(terms))
         evidence["forms"][form] = {
             "adj_r2": score, "passed": bool(passed),
             **{term: {"balance_c": bps[term], "slope": float(result["beta"][i]), "t": float(result["t"][i]),
@@ -293,7 +315,7 @@ def search_temperature_terms(
         base = [s.column(term, bps[term]) for term in terms]
         tests = {}
         for term in terms:
-            result = s.test([*base, s.column(term, bps[term]) * occupied[s.order]])
+            result = s.test([*base, s.column(term, bps[term]) * s.occupied])
             tests[term] = {"difference": float(result["beta"][-1]), "t": float(result["t"][-1]),
                            "p": float(result["p"][-1])}
             if result["p"][-1] < split_p_value:
