@@ -116,12 +116,14 @@ def run_peer(cases: list[Case]) -> dict | None:
             arrays[f"zone_{i}"] = np.array(case.time_zone)
             arrays[f"train_{i}"] = np.array(len(train))
         np.savez(Path(tmp) / "cases.npz", **arrays)
-        done = subprocess.run([str(PEER_PYTHON), str(ROOT / "bench" / "eemeter_peer.py"), tmp],
-                              stdout=subprocess.PIPE, text=True, check=False)
-    if done.returncode != 0:
-        print(f"eemeter peer failed with exit code {done.returncode}", flush=True)
-        return None
-    return json.loads(done.stdout)
+        with open(Path(tmp) / "stderr.txt", "w") as stderr:
+            done = subprocess.run([str(PEER_PYTHON), str(ROOT / "bench" / "eemeter_peer.py"), tmp],
+                                  stderr=stderr, check=False)
+        if done.returncode != 0:
+            tail = (Path(tmp) / "stderr.txt").read_text()[-2000:]
+            print(f"eemeter peer failed with exit code {done.returncode}:\n{tail}", flush=True)
+            return None
+        return json.loads((Path(tmp) / "result.json").read_text())
 
 
 def _score(test: pd.DataFrame, predicted: np.ndarray, mask: np.ndarray) -> dict:

@@ -17,15 +17,15 @@ CV(RMSE) of 40-70 % on the first cases here. The peer therefore uses the library
 segmentation (one model on the whole baseline) for every case, and also runs the default on the
 first ``--default-cases`` cases so the bench can show what it gives.
 
-Prints one JSON document on stdout: ``{"eemeter", "segmentation", "cases": [{"predicted": [...],
-"fit_s", "predict_s", "error", "default_predicted", "default_error"}]}``.
+Writes ``DIR/result.json``: ``{"eemeter", "segmentation", "cases": [{"predicted": [...], "fit_s",
+"predict_s", "error", "default_predicted", "default_error"}]}``; prints progress on stdout (eemeter
+and statsmodels warn on stderr about every rank-deficient segment).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import traceback
 import warnings
@@ -83,8 +83,8 @@ def main() -> None:
                 except Exception as exc:
                     case["default_error"] = f"{type(exc).__name__}: {exc}"[:300]
             out["cases"].append(case)
-            print(f"eemeter case {i + 1}/{count}", file=sys.stderr, flush=True)
-    json.dump(out, sys.stdout)
+            print(f"eemeter case {i + 1}/{count}", flush=True)
+    (Path(args.directory) / "result.json").write_text(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,13 @@ The search (:func:`search_temperature_terms`):
    average slope is positive is kept; with an occupancy schedule (hourly data, step 5) each term
    has its own slope in occupied and unoccupied hours while its balance point is searched, since
    setbacks and out-of-hours plant make the two responses differ. By Frisch-Waugh-Lovell every
-   candidate costs a small solve (1 to 4 columns) on the residuals of the rest of the model
-   (time of week, other drivers).
-4. A form qualifies only if each of its slopes is positive and passes a two-sided test with
-   standard errors that hold on autocorrelated hourly data (:mod:`.hac`: daily sums, AR(1)
-   prewhitening, equal-weighted cosines) at :data:`SEARCHED_TERM_P_VALUE`; the qualifying form
-   (or none) with the best adjusted R² wins, its searched balance points counted among the
-   parameters.
+   candidate costs a solve of 1 to 4 columns projected on the rest of the model (time of week,
+   other drivers), whose Gram blocks come from sorted prefix sums (:mod:`.hinge`).
+4. A form qualifies only if each of its terms, as one column at the chosen balance point, has a
+   positive slope that passes a two-sided test with standard errors that hold on
+   autocorrelated hourly data (:mod:`.hac`: daily sums, AR(1) prewhitening, equal-weighted
+   cosines) at :data:`SEARCHED_TERM_P_VALUE`; the qualifying form (or none) with the best
+   adjusted R² wins, its slopes and searched balance points counted among the parameters.
 5. Hourly data: the occupancy schedule is CalTRACK's (hours of the week whose residuals of a
    first fit ``energy ~ CDD(18.3 °C) + HDD(10 °C)`` are positive more than 65 % of the time);
    a chosen degree term gets separate occupied and unoccupied slopes when the difference of the

@@ -254,3 +254,18 @@ def test_energy_only_falls_back_to_mean(hourly_df):
     assert np.allclose(predict(r.pipeline, df), df["energy_kwh"].mean())
     split = len(df) - round(0.2 * len(df))
     assert np.allclose(r.holdout_residuals, df["energy_kwh"].iloc[split:] - df["energy_kwh"].iloc[:split].mean())
+
+
+def test_local_time_of_week_beats_utc_across_daylight_saving():
+    from .synthetic import building_frame
+
+    # February to June in Berlin: the occupants' 07:00 is 06:00 UTC before 31 March, 05:00 after.
+    df = building_frame(days=130, seed=21, start="2024-02-10", rho=0.5, day_share=0.2)
+    local = fit_baseline(df, time_zone="Europe/Berlin")
+    utc = fit_baseline(df)
+    assert local.time_zone == "Europe/Berlin" and utc.time_zone is None
+    assert local.pipeline.named_steps["features"].time_zone == "Europe/Berlin"
+    assert local.cv_metrics["cv_rmse"] < 0.8 * utc.cv_metrics["cv_rmse"]
+    assert local.holdout_metrics["cv_rmse"] < utc.holdout_metrics["cv_rmse"]
+    with pytest.raises(ValueError, match="time zone"):
+        fit_baseline(df, time_zone="Berlin")
