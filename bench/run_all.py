@@ -88,7 +88,7 @@ def rows_accuracy(d: dict) -> list[dict]:
     n = engine["cases"]
     if caltrack:
         version = d.get("peer", {}).get("eemeter", "")
-        for key, label in (("cv_rmse", "CV(RMSE)"), ("abs_nmbe", "|NMBE|")):
+        for key, label in (("cv_rmse", "CV(RMSE)"), ("abs_nmbe", "absolute NMBE")):
             ratio = engine[key] / caltrack[key] if caltrack[key] else None
             out.append(_row(f"median {label}, {n} cases, 9 months fitted, next 3 scored", _pct(engine[key]),
                             f"CalTRACK hourly (eemeter {version}) {_pct(caltrack[key])}",
@@ -100,8 +100,13 @@ def rows_accuracy(d: dict) -> list[dict]:
                             "only", _pct(only["engine"]["cv_rmse"]), f"CalTRACK hourly {_pct(only[peer]['cv_rmse'])}",
                             f"{only['engine']['cv_rmse'] / only[peer]['cv_rmse']:.2f}×", "—", None))
         share = d["win_share"]["all"]["engine vs CalTRACK hourly (CV(RMSE))"]
-        out.append(_row("share of cases the engine wins (CV(RMSE))", _pct(share), "CalTRACK hourly", "—", "≥ 60 %",
-                        share >= 0.6))
+        out.append(_row(f"share of the {n} cases the engine wins (lower CV(RMSE))", _pct(share), "CalTRACK hourly",
+                        "—", "≥ 60 %", share >= 0.6))
+        only_share = d["win_share"].get("time of week and temperature only", {}).get(
+            "engine vs CalTRACK hourly (CV(RMSE))")
+        if only and only_share is not None:
+            out.append(_row(f"share won of the {only['engine']['cases']} cases with time of week and temperature only",
+                            _pct(only_share), "CalTRACK hourly", "—", "—", None))
     gbr = everything["engine gbr"]
     default_wins = engine["cv_rmse"] <= gbr["cv_rmse"]
     out.append(_row("default (ridge) vs gradient boosting, median CV(RMSE)", _pct(engine["cv_rmse"]),
