@@ -249,9 +249,10 @@ class EnergyFeatures(TransformerMixin, BaseEstimator):
         out[np.arange(len(dense)), dense.shape[1] + codes] = 1.0
         return out
 
-    def parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    def parts(self, X: pd.DataFrame, codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """The design as its dense columns and the indicator level of each row (``None`` without
-        time of week): the indicator block is one 1 per row, so fits can use its structure."""
+        time of week): the indicator block is one 1 per row, so fits can use its structure.
+        ``codes``: the rows' :func:`tow_codes` in this transformer's zone, when already known."""
         check_is_fitted(self, "feature_names_out_")
         X = as_frame(X)
         missing = [d for d in self.drivers_ if d not in X.columns]
@@ -262,7 +263,8 @@ class EnergyFeatures(TransformerMixin, BaseEstimator):
         n = len(X)
         n_dense = sum(1 for name in self.feature_names_out_ if not name.startswith(("tow_", "dow_")))
         needs_codes = self.n_features_out_ > n_dense or (self.occupancy is not None and self.interval_ == "hourly")
-        codes = tow_codes(X["timestamp"], self.interval_, self.time_zone) if needs_codes else None
+        if needs_codes and codes is None:
+            codes = tow_codes(X["timestamp"], self.interval_, self.time_zone)
         out = np.zeros((n, n_dense), dtype=float)
         j = 0
         for d in self.drivers_:

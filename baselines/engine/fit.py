@@ -310,7 +310,7 @@ def _prepare(df: pd.DataFrame, hp: dict[str, Any], time_zone: str | None) -> _Da
 @dataclass
 class _Model:
     pipeline: Pipeline | None
-    predict: Callable[[pd.DataFrame], np.ndarray]
+    predict: Callable[..., np.ndarray]
     algorithm: str
     drivers: list[str]
     features: list[str]
@@ -367,11 +367,13 @@ def _fit_model(data: _Data, positions: np.ndarray, hp: dict[str, Any], *, stored
     algorithm = hp["algorithm"] if features_step.fit(frame).n_features_out_ else "mean"
     pipeline = None
     if not stored and algorithm in ("ridge", "linear"):
-        dense, codes_ = features_step.parts(frame)
+        # The local time-of-week codes of every reading were computed once, in _prepare.
+        known = data.codes[positions] if TOW_LEVELS[interval] else None
+        dense, codes_ = features_step.parts(frame, known)
         solved = fit_linear(dense, codes_, TOW_LEVELS[interval], y, alpha=hp["alpha"] if algorithm == "ridge" else None)
 
-        def predict_rows(rows: pd.DataFrame) -> np.ndarray:
-            return solved.predict(*features_step.parts(rows))
+        def predict_rows(rows: pd.DataFrame, row_codes: np.ndarray | None = None) -> np.ndarray:
+            return solved.predict(*features_step.parts(rows, row_codes))
     else:
         pipeline = _build_pipeline(features_step, algorithm, hp)
         pipeline.fit(frame, y)
@@ -409,7 +411,10 @@ def _fit(df: pd.DataFrame, hp: dict[str, Any], time_zone: str | None) -> FitResu
         raise _too_little(int(blocks[-1][0]), interval, "in the training part")
 
     def predict_block(model: _Model, block: np.ndarray) -> np.ndarray:
-        return model.predict(data.df.iloc[data.rows[block]])
+        rows = data.df.iloc[data.rows[block]]
+        if model.pipeline is None and TOW_LEVELS[interval]:
+            return model.predict(rows, data.codes[block])
+        return model.predict(rows)
 
     oos = out_of_sample(n, blocks, lambda train: _fit_model(data, train, hp, stored=False), predict_block)
     final = _fit_model(data, np.arange(n), hp, stored=True)
