@@ -35,11 +35,13 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 
 class ConflictSerializer(serializers.Serializer):
-    """409: what conflicts, and the id of the open job or running test it conflicts with."""
+    """409: what conflicts, and the id of the open job or running test it conflicts with, or of
+    the version whose stored model was refused (a failed signature or type check)."""
 
     detail = serializers.CharField()
     training_id = serializers.UUIDField(required=False)
     ab_test_id = serializers.UUIDField(required=False)
+    model_id = serializers.UUIDField(required=False)
 
 
 _MESSAGES = {"type": "array", "items": {"type": "string"}}

@@ -36,10 +36,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from baselines.models import EnergyBaseline, EnergyReading, Machine
+from enms.tokens import api_token_create
 from performance.models import ModelABTest, ModelAlert, ModelPerformanceMetric, ModelTrainingHistory
 from tests.factories import (
     EnergyBaselineFactory,
@@ -80,7 +80,7 @@ def http_call(host: str, port: int, method: str, path: str, *, body: bytes | Non
 
 def superuser_token(django_user_model, username: str = "abuse-root") -> str:
     user = django_user_model.objects.create_superuser(username=username, password="pw-root-123", email="")
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)[1]
 
 
 def metric_row(model_id, n: int) -> dict:
@@ -802,8 +802,9 @@ def _server_env(database_url: str) -> dict[str, str]:
            if k not in ("DEBUG", "REDIS_URL", "SECRET_KEY", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS",
                         "API_WRITE_THROTTLE", "CELERY_TASK_ALWAYS_EAGER")}
     env.update(DJANGO_SETTINGS_MODULE="enms.settings.production", DATABASE_URL=database_url,
-               SECRET_KEY=secrets.token_urlsafe(64), SECURE_SSL_REDIRECT="false", ALLOWED_HOSTS="127.0.0.1",
-               PYTHONDONTWRITEBYTECODE="1", LOG_LEVEL="WARNING")
+               SECRET_KEY=secrets.token_urlsafe(64), ENMS_ARTIFACT_KEY=secrets.token_urlsafe(48),
+               SECURE_SSL_REDIRECT="false", ALLOWED_HOSTS="127.0.0.1", PYTHONDONTWRITEBYTECODE="1",
+               LOG_LEVEL="WARNING")
     return env
 
 
@@ -816,11 +817,11 @@ def _manage(env: dict, *args: str, timeout: float = 180) -> str:
 
 SEED_SCRIPT = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from enms.tokens import api_token_create
 from baselines.models import EnergyBaseline
 user = get_user_model().objects.create_superuser(username="st-root", email="", password="pw-st-root-123")
 models = [str(m.pk) for m in EnergyBaseline.objects.filter(status="active").order_by("machine__name")]
-print("SEED", Token.objects.create(user=user).key, *models)
+print("SEED", api_token_create(user=user)[1], *models)
 """
 
 

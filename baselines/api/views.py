@@ -11,6 +11,7 @@ from enms.exceptions import READ_ERRORS, WRITE_ERRORS, error_responses
 from enms.fields import StrictBooleanFilter, StrictFilterSet, TextFilter
 from enms.parsers import API_PARSERS, CSVParser, JSONParser
 from enms.rows import parse_aware_datetime, validate_rows
+from enms.text import shown
 
 from ..models import BaselineStatus, EnergyBaseline, EnergyReading, Machine, ModelType
 from ..selectors import baselines_list, readings_list
@@ -84,8 +85,11 @@ class MachineViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
-        if self.action == "readings" and self.request.method == "POST":
-            self.permission_model, self.permission_action = EnergyReading, "add"
+        if self.action == "readings":
+            # Reading them needs `view`, storing them `add`, on readings (not on machines).
+            self.permission_model = EnergyReading
+            if self.request.method == "POST":
+                self.permission_action = "add"
         return super().get_permissions()
 
     @extend_schema(
@@ -166,7 +170,8 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "activate":
             self.permission_model, self.permission_action = EnergyBaseline, "change"
         elif self.action == "predict":
-            self._ignore_model_permissions = True  # a computation, not a write
+            # A computation from a version, not a write: it needs the right to view versions.
+            self.permission_model, self.permission_action = EnergyBaseline, "view"
         return super().get_permissions()
 
     @extend_schema(
@@ -187,6 +192,9 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
         body = request.data
         if not isinstance(body, dict) or "rows" not in body:
             raise ValidationError({"rows": ["This field is required."]})
+        if set(body) != {"rows"}:
+            unknown = ", ".join(sorted(shown(k) for k in set(body) - {"rows"}))
+            raise ValidationError({"non_field_errors": [f"Unknown field(s): {unknown}."]})
         rows, errors = validate_rows(body["rows"], PREDICT_ROW, max_rows=MAX_PREDICT_ROWS)
         if errors:
             return Response({"rows": errors}, status=status.HTTP_400_BAD_REQUEST)
@@ -202,6 +210,10 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def activate(self, request, pk=None):
+        if request.data:
+            fields = ", ".join(sorted(map(shown, request.data))) if isinstance(request.data, dict) else None
+            raise ValidationError({"non_field_errors": [f"Unknown field(s): {fields}." if fields
+                                                        else "This command takes no body."]})
         baseline = self.get_object()
         if not baseline.artifact_sha256:
             raise ValidationError({"detail": "This version has no fitted model and cannot be activated."})

@@ -3,7 +3,7 @@ from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
@@ -29,7 +29,7 @@ from ..services.abtests import abtest_results, abtest_start_from_api
 from ..services.alerts import alert_resolve
 from ..services.drift import drift_check
 from ..services.metrics import metrics_record
-from ..services.training import training_trigger
+from ..services.training import ACTIVATE_PERMISSION, training_trigger
 from .serializers import (
     MAX_METRIC_ROWS,
     METRIC_ROW,
@@ -196,7 +196,7 @@ class DriftCheckView(GenericAPIView):
         result = drift_check(
             model=model,
             reference_start=q.get("reference_start"), reference_end=q.get("reference_end"),
-            current_start=q.get("current_start"), current_end=q.get("current_end"),
+            current_start=q.get("current_start"), current_end=q.get("current_end"), user=request.user,
         )
         return Response(result)
 
@@ -314,6 +314,9 @@ class ABTestStartView(GenericAPIView):
         body = ABTestStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         q = body.validated_data
+        if q["auto_promote"] and not request.user.has_perm(ACTIVATE_PERMISSION):
+            raise PermissionDenied("auto_promote activates the winner: it needs the permission to activate "
+                                   f"baseline versions ({ACTIVATE_PERMISSION}).")
         versions = EnergyBaseline.objects.defer("artifact").in_bulk([q["model_a_id"], q["model_b_id"]])
         missing = {k: ["No model with this id."] for k in ("model_a_id", "model_b_id") if q[k] not in versions}
         if missing:

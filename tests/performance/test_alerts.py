@@ -144,11 +144,14 @@ def test_auto_actions_retrain_once_and_record_it(settings):
     model = EnergyBaselineFactory(status="active")
     alert, _ = _raise(model, "critical")
     policy = {**policy_for(model.machine), "notify_critical": False}
-    actions = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+    outcome = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+    actions = outcome.recorded
     assert actions.startswith("retrain ")
     job = ModelTrainingHistory.objects.get()
     assert job.trigger_type == "drift" and str(job.pk) in actions
-    assert alert_auto_actions(alert=alert, policy=policy, trigger_type="drift") == actions
+    assert outcome.actions == [{"action": "retrain", "training_id": str(job.pk)}] and outcome.suggested == []
+    again = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+    assert again.recorded == actions and again.actions == []
     assert ModelTrainingHistory.objects.count() == 1
     warning, _ = _raise(EnergyBaselineFactory(), "warning")
-    assert alert_auto_actions(alert=warning, policy=policy, trigger_type="drift") == ""
+    assert alert_auto_actions(alert=warning, policy=policy, trigger_type="drift").recorded == ""
