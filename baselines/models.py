@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower, Trim
+from django.db.models.functions import Lower
 
 from enms.text import machine_name_validator
 
@@ -42,8 +42,9 @@ class Machine(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # Unique case-insensitively (a constraint below); stripped, one line, no control characters.
-    name = models.CharField(max_length=200, validators=[machine_name_validator])
+    # Unique, also ignoring case (a constraint below); one line without control characters, stored
+    # stripped (the API and the admin strip it).
+    name = models.CharField(max_length=200, unique=True, validators=[machine_name_validator])
     machine_type = models.CharField(max_length=32, choices=MachineType.choices, default=MachineType.OTHER)
     site = models.CharField(max_length=200, blank=True, default="")
     rated_power_kw = models.FloatField(null=True, blank=True)
@@ -64,10 +65,6 @@ class Machine(models.Model):
             models.UniqueConstraint(
                 Lower("name"), name="machine_name_unique_ci",
                 violation_error_message="A machine with this name (ignoring case) already exists.",
-            ),
-            models.CheckConstraint(
-                condition=Q(name=Trim("name")) & ~Q(name=""), name="machine_name_trimmed_nonblank",
-                violation_error_message="The name must not be blank or start or end with spaces.",
             ),
         ]
 
@@ -147,7 +144,8 @@ class EnergyBaseline(models.Model):
     artifact_sha256 = models.CharField(max_length=64, blank=True, default="")
     # HMAC of the artifact under the configured signing key (see baselines/artifacts.py); the
     # SHA-256 above identifies the bytes but protects nothing, since it sits in the same row.
-    artifact_signature = models.CharField(max_length=80, blank=True, default="", editable=False)
+    # Nullable so that adding the column needs no table rebuild on SQLite (views name the table).
+    artifact_signature = models.CharField(max_length=80, null=True, blank=True, editable=False)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     notes = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

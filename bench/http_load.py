@@ -142,7 +142,8 @@ class Gunicorn:
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
         env.update({
             "DJANGO_SETTINGS_MODULE": "enms.settings.production", "DATABASE_URL": database_url,
-            "SECRET_KEY": secrets.token_urlsafe(50), "ENMS_ARTIFACT_KEY": secrets.token_urlsafe(48), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50), "ENMS_ARTIFACT_KEY": secrets.token_urlsafe(48),
+            "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
             "ALLOWED_HOSTS": "127.0.0.1", "API_WRITE_THROTTLE": "1000000/min", "LOG_LEVEL": "WARNING",
         })
         gunicorn = Path(sys.executable).with_name("gunicorn")

@@ -84,16 +84,17 @@ _ERRORS = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input; nothing was written."),
     401: OpenApiResponse(ErrorDetailSerializer, description="Not authenticated."),
     403: OpenApiResponse(ErrorDetailSerializer, description="Authenticated, but without the model permission "
-                                                            "this write needs."),
+                                                            "this request needs (view for reads)."),
     404: OpenApiResponse(ErrorDetailSerializer, description="No such object (or page)."),
-    409: OpenApiResponse(ConflictSerializer, description="Conflicts with the current state."),
+    409: OpenApiResponse(ConflictSerializer, description="Conflicts with the current state (or a stored model "
+                                                         "was refused by its signature or type check)."),
     413: OpenApiResponse(ErrorDetailSerializer, description="Request body larger than "
                                                             "DATA_UPLOAD_MAX_MEMORY_SIZE."),
     415: OpenApiResponse(ErrorDetailSerializer, description="Unsupported Content-Type."),
     429: OpenApiResponse(ErrorDetailSerializer, description="Too many writes; retry after the Retry-After "
                                                             "seconds."),
 }
-READ_ERRORS = (400, 401, 404)
+READ_ERRORS = (400, 401, 403, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429)
 
 

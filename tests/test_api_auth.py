@@ -212,7 +212,7 @@ def test_writes_take_effect_for_the_granted_user(scenario):
     """Spot-check that the permitted writes above really wrote."""
     user = _user(*WRITE_PERMISSIONS)
     client = _client_for(user)
-    for name, method, path, body, perm, ok in ENDPOINTS:
+    for name, method, path, body, _perm, ok in ENDPOINTS:
         if name not in READS:
             assert _call(client, method, path, body, scenario).status_code == ok, name
     assert Machine.objects.filter(name="New press").exists()

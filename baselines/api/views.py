@@ -66,9 +66,9 @@ class MachineFilter(StrictFilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: MachineSerializer(many=True), **error_responses(400, 401, 404)}),
+    list=extend_schema(responses={200: MachineSerializer(many=True), **error_responses(400, 401, 403, 404)}),
     create=extend_schema(responses={201: MachineSerializer, **error_responses(400, 401, 403, 409, 413, 415, 429)}),
-    retrieve=extend_schema(responses={200: MachineSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: MachineSerializer, **error_responses(401, 403, 404)}),
     partial_update=extend_schema(
         responses={200: MachineSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)}),
 )
@@ -95,7 +95,7 @@ class MachineViewSet(
     @extend_schema(
         methods=["GET"],
         parameters=WINDOW_PARAMS,
-        responses={200: ReadingSerializer(many=True), **error_responses(400, 401, 404)},
+        responses={200: ReadingSerializer(many=True), **error_responses(400, 401, 403, 404)},
         description="Readings of the machine, oldest first, paginated.",
     )
     @extend_schema(
@@ -154,7 +154,7 @@ class BaselineFilter(StrictFilterSet):
 
 @extend_schema_view(
     list=extend_schema(responses={200: BaselineSerializer(many=True), **error_responses(*READ_ERRORS)}),
-    retrieve=extend_schema(responses={200: BaselineSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: BaselineSerializer, **error_responses(401, 403, 404)}),
 )
 class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
     """Versions of machines' models (energy baselines and anomaly detectors)."""
@@ -176,9 +176,11 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=PredictRequestSerializer,
-        responses={200: PredictResponseSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
+        responses={200: PredictResponseSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)},
         description="Predicted kWh per row, and whether any driver lies outside the range the version was "
-        "trained on. Energy baselines only; every driver the version uses must be given.",
+        "trained on. Energy baselines only; every driver the version uses must be given. Needs the permission "
+        "to view baselines. 409 when the version's stored model fails its signature or type check (it is not "
+        "loaded).",
         examples=[OpenApiExample("Two hours", request_only=True, value={"rows": [
             {"timestamp": "2025-02-03T08:00:00Z", "production_units": 20.5, "outdoor_temp_c": 6.5,
              "operating_hours": 1.0},
