@@ -277,4 +277,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Failed sign-ins and lock-outs are warnings; every successful sign-in is not worth a line.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
