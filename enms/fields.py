@@ -101,8 +101,13 @@ class FiniteFloatField(serializers.FloatField):
     }
 
     def __init__(self, *, limit: str | None = None, **kwargs):
-        # `limit` names a setting bounding the magnitude, read at validation time.
+        # `limit` names a setting bounding the magnitude, read at validation time (and stated in
+        # the schema as the bounds in force when the serializer is declared).
         self.limit = limit
+        if limit is not None:
+            bound = magnitude_limit(limit)
+            kwargs["max_value"] = bound if kwargs.get("max_value") is None else min(kwargs["max_value"], bound)
+            kwargs["min_value"] = -bound if kwargs.get("min_value") is None else max(kwargs["min_value"], -bound)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -162,7 +167,8 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
-    """DRF refuses NUL characters in text (PostgreSQL cannot store them); say so in the schema."""
+    """Say in the schema which characters the text may hold: no control characters (a multi-line
+    field allows tab, line feed and carriage return) and no unpaired surrogates."""
 
     target_class = StrictCharField
     match_subclasses = True
@@ -171,7 +177,8 @@ class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
         # One or more characters: whether "" is allowed is said apart (minLength, or drf-spectacular's
         # `oneOf` with an empty string for allow_blank, which must not overlap this branch).
-        schema["pattern"] = "^[^\\x00]+$"
+        controls = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f" if self.target.multiline else "\\x00-\\x1f"
+        schema["pattern"] = f"^[^{controls}\\x7f-\\x9f\\ud800-\\udfff]+$"
         return schema
 
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from enms.fields import ClosedMixin, FiniteFloatField, StrictBooleanField, StrictCharField
+from enms.fields import ClosedMixin, ClosedSerializer, FiniteFloatField, StrictBooleanField, StrictCharField
 from enms.rows import FastRepresentationMixin, RowField, batch_serializer_for, serializer_for
 
 from ..models import EnergyBaseline, EnergyReading, Machine
@@ -87,7 +87,7 @@ MAX_PREDICT_ROWS = 100_000
 PredictBatchSerializer = batch_serializer_for("PredictBatch", PredictRowSerializer, MAX_PREDICT_ROWS)
 
 
-class PredictRequestSerializer(serializers.Serializer):
+class PredictRequestSerializer(ClosedSerializer):
     rows = PredictBatchSerializer(help_text="driver values per row (every driver the version uses); unknown keys "
                                   "are refused")
 
