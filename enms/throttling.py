@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.core.cache import caches
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class WriteRateThrottle(BaseThrottle):
@@ -18,6 +21,8 @@ class WriteRateThrottle(BaseThrottle):
     that the cache increments atomically (Redis `INCR`; the database cache when there is no
     Redis), and the rate is judged on a sliding window: the current window's count plus the
     previous window's weighted by how much of it still overlaps the last `duration` seconds.
+    When the cache cannot be reached (Redis down), writes are let through and a warning logged:
+    the broker outage must not turn every write into an error.
     """
 
     scope = "writes"
@@ -42,14 +47,12 @@ class WriteRateThrottle(BaseThrottle):
         now = time.time()
         window, into = divmod(now, duration)
         key = f"throttle:{self.scope}:{ident}:{duration}:{int(window)}"
-        cache = caches[self.cache_alias]
-        cache.add(key, 0, timeout=2 * duration)
         try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=2 * duration)
-            count = 1
-        previous = cache.get(f"throttle:{self.scope}:{ident}:{duration}:{int(window) - 1}", 0)
+            count, previous = self._count(key, f"throttle:{self.scope}:{ident}:{duration}:{int(window) - 1}",
+                                          2 * duration)
+        except Exception as exc:  # the cache is down: writes go on unthrottled rather than failing
+            logger.warning("write throttle skipped, its cache is unreachable: %s", exc)
+            return True
         estimated = previous * (1 - into / duration) + count
         if estimated <= limit:
             return True
@@ -57,6 +60,17 @@ class WriteRateThrottle(BaseThrottle):
         self._wait = duration - into if previous == 0 else min(duration - into, duration * (estimated - limit)
                                                                 / max(previous, 1))
         return False
+
+    def _count(self, key: str, previous_key: str, timeout: int) -> tuple[int, int]:
+        """This window's count after counting this request, and the previous window's count."""
+        cache = caches[self.cache_alias]
+        cache.add(key, 0, timeout=timeout)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=timeout)
+            count = 1
+        return count, cache.get(previous_key, 0)
 
     def wait(self):
         return self._wait

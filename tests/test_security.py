@@ -402,3 +402,20 @@ def test_resign_from_checksums_signs_artifacts_stored_before_signing(admin_api, 
     with pytest.raises(CommandError, match=str(other.pk)):
         call_command("resign_artifacts", "--from-checksums", "--no-progress", stdout=io.StringIO())
     assert _predict_status(admin_api, other) == 409
+
+
+def test_writes_go_on_when_the_throttle_cache_is_unreachable(settings, caplog):
+    """With Redis down the throttle cannot count: writes are let through (and logged), not refused
+    with a server error."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0",
+                                   "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "1/hour"}}
+    client = APIClient()
+    client.force_authenticate(UserFactory(is_superuser=True))
+    machine = MachineFactory()
+    with caplog.at_level("WARNING", logger="enms.throttling"):
+        codes = [client.patch(f"{API}machines/{machine.pk}/", {"site": f"S{i}"}, format="json").status_code
+                 for i in range(3)]
+    assert codes == [200, 200, 200]
+    assert "write throttle skipped" in caplog.text
