@@ -24,3 +24,18 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+class ThrottleCounter(models.Model):
+    """Writes of one client in one throttle window, shared by every worker when there is no Redis
+    (`enms.throttling`). One atomic upsert counts a request; expired rows are swept now and then."""
+
+    counter_key = models.CharField(max_length=200, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "throttle_counters"
+
+    def __str__(self) -> str:
+        return f"{self.counter_key}: {self.count}"

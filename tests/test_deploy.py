@@ -1,8 +1,8 @@
 """The production server as deployed: `gunicorn enms.wsgi:application` with two worker processes
 and the production settings, on a scratch database.
 
-- the write throttle is one budget across both workers (counters in the database cache, or in
-  Redis when REDIS_URL is set), where a per-process count gave each worker its own;
+- the write throttle is one budget across both workers (counters in the database, or in Redis
+  when REDIS_URL is set), where a per-process count gave each worker its own;
 - a body sent with `Transfer-Encoding: chunked` (which Django alone reads as empty) is stored;
 - the browsable API is off and every answer carries the Content-Security-Policy.
 """
@@ -129,7 +129,7 @@ def _clear_redis_throttle(url: str) -> None:
         client.delete(key)
 
 
-@pytest.fixture(scope="module", params=["database-cache", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(scope="module", params=["database", pytest.param("redis", marks=pytest.mark.redis)])
 def server(request, tmp_path_factory):
     """One server per cache backend for the module: (server, token, other user's token, machine id,
     alert id); the throttle test spends the first token's budget."""

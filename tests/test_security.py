@@ -171,22 +171,56 @@ def test_writes_beyond_the_rate_get_429_and_reads_go_on(throttled):
     assert other.patch(f"{API}machines/{machine.pk}/", {"site": "other"}, format="json").status_code == 200
 
 
-def test_the_throttle_counts_in_the_shared_cache(throttled):
-    """The counter lives in Redis or the database cache, which every worker process reads: a
-    second process (simulated by a fresh cache connection) sees the first one's writes."""
-    backend = settings.CACHES["default"]["BACKEND"]
-    assert backend.endswith("RedisCache" if settings.REDIS_URL else "DatabaseCache")
+def test_the_throttle_counts_where_every_worker_sees_it(throttled):
+    """The counter lives in Redis (with REDIS_URL) or in the database, which every worker process
+    reads: a second process (simulated by a fresh cache connection) sees the first one's writes."""
+    import time
+
+    from enms.models import ThrottleCounter
+
     user = UserFactory(is_superuser=True)
     client = APIClient()
     client.force_authenticate(user)
     machine = MachineFactory()
     for i in range(2):
         assert client.patch(f"{API}machines/{machine.pk}/", {"site": f"S{i}"}, format="json").status_code == 200
-    from django.core.cache.backends.base import BaseCache
+    key = f"throttle:writes:u{user.pk}:3600:{int(time.time() // 3600)}"
+    if settings.REDIS_URL:
+        assert caches.create_connection("default").get(key) == 2
+    else:
+        assert ThrottleCounter.objects.get(counter_key=key).count == 2
 
-    fresh: BaseCache = caches.create_connection("default")
-    keys = [f"throttle:writes:u{user.pk}:3600:{int(timezone.now().timestamp() // 3600)}"]
-    assert fresh.get_many(keys) == {keys[0]: 2}
+
+def test_concurrent_counts_in_the_database_are_never_lost(transactional_db):
+    """Eight threads (eight database connections, as eight workers would have) count at once:
+    every count arrives, where a read-add-write cache would lose some."""
+    import threading
+
+    from django.db import connection as default_connection
+
+    from enms.models import ThrottleCounter
+    from enms.throttling import _database_count
+
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def count():
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(25):
+                _database_count("throttle:test:concurrent", "throttle:test:none", 60)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            default_connection.close()
+
+    threads = [threading.Thread(target=count) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert ThrottleCounter.objects.get(counter_key="throttle:test:concurrent").count == 200
 
 
 # --- sign-in lock-out -----------------------------------------------------------------------------
@@ -407,8 +441,9 @@ def test_resign_from_checksums_signs_artifacts_stored_before_signing(admin_api, 
 def test_writes_go_on_when_the_throttle_cache_is_unreachable(settings, caplog):
     """With Redis down the throttle cannot count: writes are let through (and logged), not refused
     with a server error."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0",
+                                   "LOCATION": settings.REDIS_URL,
                                    "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "1/hour"}}
     client = APIClient()
