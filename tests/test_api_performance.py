@@ -508,6 +508,8 @@ def test_ab_backtest_is_decided_at_once(admin_api):
     assert results["arms"]["a"]["n"] + results["arms"]["b"]["n"] == 168
     assert results["paired"]["n"] == 168
     assert 0 <= results["confidence"] <= 1
+    assert results["confidence"] == pytest.approx(1 - results["paired"]["p_value"])
+    assert results["paired"]["method"] == "dm_ewc_arp"
     winner = {"a_wins": str(a.pk), "b_wins": str(b.pk)}.get(results["decision"])
     assert results["winner_model_id"] == winner
     # a backtest never blocks a live test

@@ -177,6 +177,8 @@ def test_contract_shapes_in_the_schema():
     assert set(components["Trend"]["properties"]) >= {"model_id", "metric", "bucket", "points", "reference_value"}
     assert set(components["ABResults"]["properties"]) >= {
         "id", "status", "decision", "winner_model_id", "confidence", "arms", "paired", "ends_at"}
+    for name in ("ABResults", "ABTest"):
+        assert "1 − p of the paired test" in components[name]["properties"]["confidence"]["description"]
     assert components["ReadingBatchRequest"]["maxItems"] == 200_000
     assert components["MetricRecordBatchRequest"]["maxItems"] == 10_000
     assert components["ReadingRowRequest"]["additionalProperties"] is False

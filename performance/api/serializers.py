@@ -296,6 +296,13 @@ class ABTestStartSerializer(ClosedSerializer):
         return attrs
 
 
+CONFIDENCE_HELP = (
+    "1 − p of the paired test (two-sided p-value of the mean loss difference): 0.97 means a difference "
+    "at least this large would turn up in 3 % of tests between equally good versions; it is not the "
+    "probability that the winner is better. Null while it cannot be computed."
+)
+
+
 class ABTestSerializer(serializers.ModelSerializer):
     machine_id = serializers.UUIDField(read_only=True)
     model_a_id = serializers.UUIDField(read_only=True)
@@ -310,6 +317,7 @@ class ABTestSerializer(serializers.ModelSerializer):
             "min_samples", "auto_promote", "is_backtest", "created_at",
         )
         read_only_fields = fields
+        extra_kwargs = {"confidence": {"help_text": CONFIDENCE_HELP}}
 
 
 class ArmSerializer(serializers.Serializer):
@@ -333,6 +341,9 @@ class PairedSerializer(serializers.Serializer):
     p_value = serializers.FloatField(allow_null=True)
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)
+    method = serializers.CharField(
+        required=False, help_text="the paired test that decided, e.g. dm_ewc_arp (see performance/abstats.py)"
+    )
 
 
 class ABResultsSerializer(serializers.Serializer):
@@ -340,7 +351,7 @@ class ABResultsSerializer(serializers.Serializer):
     status = serializers.CharField()
     decision = serializers.ChoiceField(choices=("running", "a_wins", "b_wins", "inconclusive"))
     winner_model_id = serializers.UUIDField(allow_null=True)
-    confidence = serializers.FloatField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True, help_text=CONFIDENCE_HELP)
     arms = ArmsSerializer()
     paired = PairedSerializer()
     ends_at = serializers.DateTimeField()

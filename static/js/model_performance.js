@@ -668,7 +668,7 @@
     if (p.mean_loss_difference !== null && p.mean_loss_difference !== undefined) stats.push("mean loss difference (A − B) " + E.fmtNum(p.mean_loss_difference, 3));
     if (p.p_value !== null && p.p_value !== undefined) stats.push("p = " + Number(p.p_value).toPrecision(2));
     if (p.ci_low !== null && p.ci_low !== undefined) stats.push("95 % CI [" + E.fmtNum(p.ci_low, 3) + ", " + E.fmtNum(p.ci_high, 3) + "]");
-    if (r.confidence !== null && r.confidence !== undefined) stats.push("confidence " + E.fmtPct(r.confidence));
+    if (r.confidence !== null && r.confidence !== undefined) stats.push("confidence (1 − p) " + E.fmtPct(r.confidence));
     card.appendChild(E.el("p", { className: "small" }, stats.join(" · ")));
     if (r.reason) card.appendChild(E.el("p", { className: "muted small" }, r.reason));
     return card;

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import signal, stats
 
 from performance import abstats
+from performance.absim import simulate_errors
 from performance.abstats import (
+    ar_order_cap,
     assign_arms,
+    autocovariances,
     batch_means_test,
     dm_statistic,
     ewc_terms,
@@ -28,7 +31,7 @@ from performance.abstats import (
     p_values,
     paired_test,
     pointwise_loss,
-    simulate_errors,
+    yule_walker,
 )
 
 ALPHA = 0.05
@@ -40,6 +43,8 @@ RESULT_KEYS = {
     "ci_low",
     "ci_high",
     "confidence",
+    "df",
+    "ar_order",
     "decision",
     "reason",
     "method",
@@ -52,15 +57,18 @@ def _json_roundtrip(result: dict) -> dict:
     return json.loads(json.dumps(result, allow_nan=False))
 
 
-def _simulated_p_values(rho, days, scale_b, sims, seed, methods, loss="absolute", chunk=2000):
-    """p-values of every method on the same simulated tests, and the mean loss differences."""
+def _simulated_p_values(process, days, scale_b, sims, seed, methods, loss="absolute", chunk=2000):
+    """p-values of every method on the same simulated tests, and the mean loss differences.
+
+    ``process`` is an AR(1) coefficient or a process name of performance.absim.
+    """
     rng = np.random.default_rng(seed)
     n = 24 * days
     out = {m: [] for m in methods}
     means = []
     for start in range(0, sims, chunk):
         size = min(chunk, sims - start)
-        e_a, e_b = simulate_errors(n, rho, 1.0, rng, scale_b=scale_b, n_sims=size)
+        e_a, e_b = simulate_errors(n, process, 1.0, rng, scale_b=scale_b, n_sims=size)
         la, lb = pointwise_loss(e_a, loss), pointwise_loss(e_b, loss)
         for m in methods:
             out[m].append(p_values(la, lb, method=m, period=24))
@@ -215,6 +223,86 @@ def test_ewc_terms_rule():
     assert ewc_terms(1) == 1
 
 
+def test_autocovariances_hand_computed():
+    # x = (-1.5, -0.5, 0.5, 1.5): gamma0 = 5/4, gamma1 = 1.25/4, gamma2 = -1.5/4.
+    np.testing.assert_allclose(autocovariances(np.array([1.0, 2.0, 3.0, 4.0]), 2), [1.25, 0.3125, -0.375])
+
+
+def test_yule_walker_solves_the_toeplitz_equations():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 400)).cumsum(axis=-1) * 0.1 + rng.standard_normal((3, 400))
+    gamma = autocovariances(x, 4)
+    coefficients, variances = yule_walker(gamma, 4)
+    assert len(coefficients) == 5 and variances.shape == (3, 5)
+    np.testing.assert_allclose(variances[:, 0], gamma[:, 0])
+    for p in range(1, 5):
+        for row in range(3):
+            g = gamma[row]
+            toeplitz = g[np.abs(np.subtract.outer(np.arange(p), np.arange(p)))]
+            expected = np.linalg.solve(toeplitz, g[1 : p + 1])
+            np.testing.assert_allclose(coefficients[p][row], expected, rtol=1e-9, atol=1e-12)
+            assert variances[row, p] == pytest.approx(g[0] - expected @ g[1 : p + 1], rel=1e-9)
+    # A lag-1 fit is the lag-1 autocorrelation.
+    np.testing.assert_allclose(coefficients[1][:, 0], gamma[:, 1] / gamma[:, 0])
+
+
+def test_ar_order_cap():
+    assert ar_order_cap(336) == 4
+    assert ar_order_cap(28) == 2
+    assert ar_order_cap(14) == 1
+    assert ar_order_cap(9) == 0
+
+
+def _ar_series(coefficients, n, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(n + 500)
+    return signal.lfilter([1.0], [1.0, *(-np.asarray(coefficients))], z)[500:]
+
+
+def test_prewhitening_order_follows_the_data():
+    zeros = np.zeros(2000)
+    assert paired_test(rng_white := np.random.default_rng(13).standard_normal(2000), zeros)["ar_order"] == 0
+    assert paired_test(_ar_series([0.7], 2000, 14), zeros)["ar_order"] == 1
+    # Roots 0.92 and 0.38, as in performance.absim's ARMA(2,1).
+    assert paired_test(_ar_series([1.30, -0.3496], 2000, 15), zeros)["ar_order"] == 2
+    assert paired_test(rng_white, zeros, method="dm_ewc")["ar_order"] == 1
+    assert paired_test(rng_white, zeros, method="dm_ewc_raw")["ar_order"] is None
+
+
+def test_ar1_rows_match_dm_ewc_up_to_the_bias_correction():
+    """Where BIC picks order 1 the default is ``dm_ewc`` with its recolouring bias removed."""
+    d = _ar_series([0.8], 24 * 28, 16) + 0.5
+    arp = paired_test(d, np.zeros_like(d))
+    ar1 = paired_test(d, np.zeros_like(d), method="dm_ewc")
+    assert arp["ar_order"] == 1
+    assert arp["df"] == pytest.approx(ar1["df"], rel=1e-12)
+    n = d.size
+    centred = d - d.mean()
+    phi = float(centred[1:] @ centred[:-1] / (centred @ centred))
+    relative = (1 - phi * phi) / (n * (1 - phi) ** 2)
+    assert (arp["statistic"] / ar1["statistic"]) ** 2 == pytest.approx(1 + 3 * relative, rel=1e-9)
+    assert 1 / ar1["df"] == pytest.approx(1 / ewc_terms(n) + 2 * relative, rel=1e-9)
+
+
+def test_near_unit_root_recolouring_stays_bounded():
+    walk = np.random.default_rng(17).standard_normal(24 * 14).cumsum()
+    result = _json_roundtrip(paired_test(walk, np.zeros_like(walk)))
+    assert result["ar_order"] >= 1
+    assert result["p_value"] is not None and 0.0 <= result["p_value"] <= 1.0
+    assert result["df"] is not None and result["df"] > 1.0
+
+
+def test_daily_test_runs_on_complete_days():
+    la, lb = _clear_b_win(n=24 * 14 + 5)
+    result = paired_test(la, lb, method="daily_dm_ewc")
+    days_a = la[: 24 * 14].reshape(14, 24).mean(axis=1)
+    days_b = lb[: 24 * 14].reshape(14, 24).mean(axis=1)
+    on_days = paired_test(days_a, days_b, min_samples=3, period=1)
+    assert result["statistic"] == pytest.approx(on_days["statistic"], rel=1e-12)
+    assert result["n"] == 24 * 14 + 5
+    assert "at least 72" in paired_test(la[:60], lb[:60], method="daily_dm_ewc", min_samples=10)["reason"]
+
+
 def test_paired_test_agrees_with_vectorised_p_values():
     rng = np.random.default_rng(5)
     e_a, e_b = simulate_errors(24 * 14, 0.8, 1.0, rng, scale_b=0.95, n_sims=5)
@@ -340,6 +428,7 @@ def test_invalid_arguments_raise():
 
 # ------------------------------------------------------------------- simulation
 
+DEFAULT = abstats.DEFAULT_METHOD
 SIZE_SIMS = 4000
 SIZE_BOUND = ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / SIZE_SIMS)
 
@@ -348,15 +437,18 @@ SIZE_BOUND = ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / SIZE_SIMS)
 @pytest.mark.parametrize("days", [14, 28])
 def test_aa_false_winner_rate_holds_alpha(rho, days, capsys):
     p, _ = _simulated_p_values(
-        rho, days, 1.0, SIZE_SIMS, seed=[101, int(rho * 10), days], methods=("dm_ewc", "naive_t", "batch_means")
+        rho, days, 1.0, SIZE_SIMS, seed=[101, int(rho * 10), days],
+        methods=(DEFAULT, "dm_ewc", "naive_t", "batch_means"),
     )
     rates = {m: float(np.mean(v < ALPHA)) for m, v in p.items()}
     with capsys.disabled():
         print(
-            f"\nA/A rho={rho} days={days} N={SIZE_SIMS}: dm_ewc {rates['dm_ewc']:.3f} "
+            f"\nA/A rho={rho} days={days} N={SIZE_SIMS}: {DEFAULT} {rates[DEFAULT]:.3f} dm_ewc {rates['dm_ewc']:.3f} "
             f"naive_t {rates['naive_t']:.3f} batch_means {rates['batch_means']:.3f} (bound {SIZE_BOUND:.3f})"
         )
+    assert rates[DEFAULT] <= SIZE_BOUND
     assert rates["dm_ewc"] <= SIZE_BOUND
+    assert rates["naive_t"] > rates[DEFAULT] + 0.05
     assert rates["naive_t"] > rates["dm_ewc"] + 0.05
     if rho >= 0.8:
         assert rates["naive_t"] > 0.2
@@ -364,6 +456,16 @@ def test_aa_false_winner_rate_holds_alpha(rho, days, capsys):
 
 POWER_SIMS = 4000
 POWER_TOLERANCE = 0.03
+
+
+def _power(process, days, methods, sims, seed):
+    """Raw and size-adjusted power (B 10 % better) and A/A false-winner rates of ``methods`` on one cell."""
+    null_p, _ = _simulated_p_values(process, days, 1.0, sims, seed=[*seed, 0], methods=methods)
+    alt_p, alt_mean = _simulated_p_values(process, days, 0.9, sims, seed=[*seed, 1], methods=methods)
+    raw = {m: float(np.mean((alt_p[m] < ALPHA) & (alt_mean > 0))) for m in methods}
+    adjusted = {m: float(np.mean((alt_p[m] <= np.quantile(null_p[m], ALPHA)) & (alt_mean > 0))) for m in methods}
+    size = {m: float(np.mean(null_p[m] < ALPHA)) for m in methods}
+    return raw, adjusted, size
 
 
 @pytest.mark.parametrize("rho", [0.5, 0.8, 0.9])
@@ -374,27 +476,89 @@ def test_power_against_daily_batch_means(rho, capsys):
     At rho >= 0.8 batch means declares false winners in 6-8 % of A/A tests, so
     its raw power is inflated by the same excess; the methods are compared at
     equal false-winner rates (p-value threshold = 5 % quantile of each
-    method's A/A p-values on the same cell).
+    method's A/A p-values on the same cell).  On AR(1) errors the AR(p)
+    prewhitening of the default picks order 1 and loses nothing against the
+    AR(1)-prewhitened ``dm_ewc``.
     """
-    methods = ("dm_ewc", "batch_means")
-    seed = [202, int(rho * 10)]
-    null_p, _ = _simulated_p_values(rho, 28, 1.0, POWER_SIMS, seed=seed + [0], methods=methods)
-    alt_p, alt_mean = _simulated_p_values(rho, 28, 0.9, POWER_SIMS, seed=seed + [1], methods=methods)
-    raw = {m: float(np.mean((alt_p[m] < ALPHA) & (alt_mean > 0))) for m in methods}
-    adjusted = {m: float(np.mean((alt_p[m] <= np.quantile(null_p[m], ALPHA)) & (alt_mean > 0))) for m in methods}
+    methods = (DEFAULT, "dm_ewc", "batch_means")
+    raw, adjusted, _ = _power(rho, 28, methods, POWER_SIMS, seed=[202, int(rho * 10)])
     with capsys.disabled():
         print(
-            f"\npower rho={rho} days=28 B 10% better N={POWER_SIMS}: dm_ewc {raw['dm_ewc']:.3f} "
-            f"(size-adjusted {adjusted['dm_ewc']:.3f}), batch_means {raw['batch_means']:.3f} "
-            f"(size-adjusted {adjusted['batch_means']:.3f})"
+            f"\npower rho={rho} days=28 B 10% better N={POWER_SIMS}: "
+            + ", ".join(f"{m} {raw[m]:.3f} (size-adjusted {adjusted[m]:.3f})" for m in methods)
         )
-    if rho == 0.5:
-        assert raw["dm_ewc"] >= raw["batch_means"] - POWER_TOLERANCE
-        assert raw["dm_ewc"] > 0.5
-    assert adjusted["dm_ewc"] >= adjusted["batch_means"] - POWER_TOLERANCE
-    assert raw["dm_ewc"] > 2 * ALPHA
+    for m in (DEFAULT, "dm_ewc"):
+        if rho == 0.5:
+            assert raw[m] >= raw["batch_means"] - POWER_TOLERANCE
+            assert raw[m] > 0.5
+        assert adjusted[m] >= adjusted["batch_means"] - POWER_TOLERANCE
+        assert raw[m] > 2 * ALPHA
+    assert raw[DEFAULT] >= raw["dm_ewc"] - 2 * math.sqrt(raw["dm_ewc"] * (1 - raw["dm_ewc"]) / POWER_SIMS)
 
 
 def test_squared_loss_keeps_alpha_at_high_autocorrelation():
-    p, _ = _simulated_p_values(0.9, 14, 1.0, 2000, seed=303, methods=("dm_ewc",), loss="squared")
-    assert np.mean(p["dm_ewc"] < ALPHA) <= ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / 2000)
+    p, _ = _simulated_p_values(0.9, 14, 1.0, 2000, seed=303, methods=(DEFAULT, "dm_ewc"), loss="squared")
+    for m in (DEFAULT, "dm_ewc"):
+        assert np.mean(p[m] < ALPHA) <= ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / 2000)
+
+
+# The figures below are the evidence for the default method in the module docstring and README
+# (bench/quality.py runs the same cells with 10,000 simulations); a change that moves them must
+# update both.
+
+SLOW_SIMS = 4000
+SLOW_BOUND = ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / SLOW_SIMS)
+
+
+@pytest.mark.slow
+def test_arma21_errors_keep_size_and_regain_power(capsys):
+    """ARMA(2,1) errors (AR roots 0.92 and 0.38, MA 0.4): AR(1) prewhitening overshoots.
+
+    The lag-1 coefficient of the loss differential (about 0.93) recoloured as
+    if it were AR(1) inflates the long-run variance 1.6-2.2-fold, so ``dm_ewc`` declares
+    about 1 % false winners and finds a 10 % better challenger in under 3 %
+    of 28-day tests.  The BIC-chosen AR(p) prewhitening of the default keeps
+    the false-winner rate at or below 5 % and the power at 10 % or more.
+    """
+    methods = (DEFAULT, "dm_ewc", "dm_ewc_raw")
+    raw, adjusted, size = _power("arma21", 28, methods, SLOW_SIMS, seed=[404, 28])
+    short_p, _ = _simulated_p_values("arma21", 14, 1.0, SLOW_SIMS, seed=[404, 14], methods=methods)
+    short = {m: float(np.mean(short_p[m] < ALPHA)) for m in methods}
+    with capsys.disabled():
+        print(f"\nARMA(2,1) N={SLOW_SIMS}: A/A 14 days {short}, 28 days {size}; power 28 days {raw} "
+              f"(size-adjusted {adjusted})")
+    assert size[DEFAULT] <= SLOW_BOUND and short[DEFAULT] <= SLOW_BOUND
+    assert raw[DEFAULT] >= 0.10
+    assert size["dm_ewc"] < 0.02 and short["dm_ewc"] < 0.02
+    assert raw["dm_ewc"] < 0.04
+    # EWC without prewhitening has the power but not the size.
+    assert size["dm_ewc_raw"] > SLOW_BOUND and short["dm_ewc_raw"] > SLOW_BOUND
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("process", ["amplitude", "daytime_x2"])
+@pytest.mark.parametrize("days", [14, 28])
+def test_daily_profile_errors_keep_size(process, days):
+    """Day-to-day amplitude of the occupied-hours profile, or daytime errors twice as large."""
+    p, _ = _simulated_p_values(process, days, 1.0, SLOW_SIMS, seed=[505, days, len(process)], methods=(DEFAULT,))
+    assert np.mean(p[DEFAULT] < ALPHA) <= SLOW_BOUND
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("days", [14, 28])
+def test_day_level_bias_needs_the_daily_test(days, capsys):
+    """A day-level bias that persists from day to day (AR 0.8, 30 % of the variance).
+
+    Its persistence lives below the lowest frequency that 14 or 28 days of
+    hourly data can resolve, so no hourly long-run-variance estimator sees
+    it: the default and ``dm_ewc`` declare 11-15 % false winners (documented
+    as a limitation).  The test on daily means keeps 5 %, at about half the
+    power on errors without day-level persistence.
+    """
+    methods = (DEFAULT, "dm_ewc", "daily_dm_ewc")
+    p, _ = _simulated_p_values("day_bias", days, 1.0, SLOW_SIMS, seed=[606, days], methods=methods)
+    rates = {m: float(np.mean(v < ALPHA)) for m, v in p.items()}
+    with capsys.disabled():
+        print(f"\nday-level bias, {days} days, A/A N={SLOW_SIMS}: {rates}")
+    assert rates["daily_dm_ewc"] <= SLOW_BOUND
+    assert rates[DEFAULT] > 0.09 and rates["dm_ewc"] > 0.09
