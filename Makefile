@@ -57,11 +57,15 @@ test: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
 test-quick: $(VENV)/.installed-dev
 	$(PY) -m pytest -x -q $(PYTEST_ARGS)
 
+# The Celery app defaults to the production settings (like enms.wsgi); on a developer machine
+# these targets run it with the local profile unless DJANGO_SETTINGS_MODULE says otherwise.
+DEV_SETTINGS := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-enms.settings.local}
+
 worker: $(VENV)/.installed
-	$(VENV)/bin/celery -A enms worker --loglevel=INFO --concurrency=2
+	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms worker --loglevel=INFO --concurrency=2
 
 beat: $(VENV)/.installed
-	$(VENV)/bin/celery -A enms beat --loglevel=INFO
+	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms beat --loglevel=INFO
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from enms.admin import BoundedDateHierarchyMixin
+
 from .models import EnergyBaseline, EnergyReading, Machine
 from .services import baseline_activate
 
@@ -26,7 +28,7 @@ class MachineAdmin(admin.ModelAdmin):
 
 
 @admin.register(EnergyReading)
-class EnergyReadingAdmin(admin.ModelAdmin):
+class EnergyReadingAdmin(BoundedDateHierarchyMixin, admin.ModelAdmin):
     list_display = ("machine", "timestamp", "energy_kwh", "production_units", "outdoor_temp_c",
                     "operating_hours", "is_anomaly")
     list_filter = ("machine__machine_type", "is_anomaly", ("timestamp", admin.DateFieldListFilter), "machine")

@@ -5,6 +5,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
+
+from enms.text import machine_name_validator
 
 from .querysets import EnergyBaselineQuerySet, EnergyReadingQuerySet, MachineQuerySet
 
@@ -58,7 +61,9 @@ class Machine(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200, unique=True)
+    # Unique, also ignoring case (a constraint below); one line without control characters, stored
+    # stripped (the API and the admin strip it).
+    name = models.CharField(max_length=200, unique=True, validators=[machine_name_validator])
     machine_type = models.CharField(max_length=32, choices=MachineType.choices, default=MachineType.OTHER)
     site = models.CharField(max_length=200, blank=True, default="")
     rated_power_kw = models.FloatField(null=True, blank=True)
@@ -82,6 +87,10 @@ class Machine(models.Model):
                 name="machine_rated_power_positive",
             ),
             models.CheckConstraint(condition=~Q(time_zone=""), name="machine_time_zone_set"),
+            models.UniqueConstraint(
+                Lower("name"), name="machine_name_unique_ci",
+                violation_error_message="A machine with this name (ignoring case) already exists.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -134,8 +143,9 @@ class EnergyBaseline(models.Model):
 
     Versions are never edited after training or deleted: they are the audit trail ISO 50001
     asks for (window, metrics, who and why). `reference_stats` holds the training-time statistics
-    drift checks compare against; `artifact` is the fitted pipeline in a format that cannot
-    execute code on load, verified against `artifact_sha256` before use.
+    drift checks compare against; `artifact` is the fitted pipeline (skops), loaded only when
+    `artifact_signature` holds under the configured key and every type inside is one the engine
+    writes.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -157,6 +167,10 @@ class EnergyBaseline(models.Model):
     driver_ranges = models.JSONField(default=dict, blank=True)
     artifact = models.BinaryField(null=True, blank=True, editable=False)
     artifact_sha256 = models.CharField(max_length=64, blank=True, default="")
+    # HMAC of the artifact under the configured signing key (see baselines/artifacts.py); the
+    # SHA-256 above identifies the bytes but protects nothing, since it sits in the same row.
+    # Nullable so that adding the column needs no table rebuild on SQLite (views name the table).
+    artifact_signature = models.CharField(max_length=80, null=True, blank=True, editable=False)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     notes = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -97,7 +97,9 @@ def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
 
 
 def baseline_predict(*, baseline: EnergyBaseline, rows: list[dict]) -> dict[str, list]:
-    """Predict kWh for driver rows from the stored, checksum-verified artifact of `baseline`."""
+    """Predict kWh for driver rows from the stored, signature-verified artifact of `baseline`.
+    Rows the version cannot score (a non-finite result) are a `ValidationError`."""
+    import numpy as np
     import pandas as pd
 
     from .artifacts import pipeline_for
@@ -110,12 +112,19 @@ def baseline_predict(*, baseline: EnergyBaseline, rows: list[dict]) -> dict[str,
         if column not in frame:
             frame[column] = float("nan")
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    from django.core.exceptions import ValidationError
+
     missing = [d for d in baseline.driver_ranges if frame[d].isna().any()]
     if missing:
-        from django.core.exceptions import ValidationError
-
         raise ValidationError({"rows": [f"Every row needs the model's drivers: {', '.join(missing)}."]})
-    predictions = predict(pipeline_for(baseline), frame)
+    pipeline = pipeline_for(baseline)
+    try:
+        predictions = np.asarray(predict(pipeline, frame), dtype=float)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError({"rows": [f"These rows cannot be scored by this version: {exc}"]}) from None
+    if not np.isfinite(predictions).all():
+        bad = [int(i) for i in np.flatnonzero(~np.isfinite(predictions))[:10]]
+        raise ValidationError({"rows": [f"Rows {bad} lie too far outside what this version can score."]})
     flags = extrapolation_flags(frame, baseline.driver_ranges)
     return {"predictions": [float(p) for p in predictions], "extrapolated": [bool(f) for f in flags]}
 
@@ -148,12 +157,13 @@ def baseline_train(
     folds, then refit on every reading of the window. The version stores its window, the
     refit model's in-sample `training_metrics`, the `holdout_metrics` of fits that never saw the
     holdout, the drift reference statistics (computed once, here, from out-of-sample residuals),
-    the driver ranges and the checksummed artifact. Anomaly detectors learn a residual threshold
+    the driver ranges and the signed artifact. Anomaly detectors learn a residual threshold
     on top of the machine's active energy baseline. The new version is a `candidate`; callers
     decide on activation. Raises `ValueError` when the data cannot support a model.
     """
     import numpy as np
 
+    from .artifacts import artifact_sign
     from .engine.artifacts import serialize_pipeline
     from .engine.fit import fit_baseline
     from .engine.metrics import lag1_autocorrelation
@@ -172,6 +182,7 @@ def baseline_train(
     hook = settings.ENMS_TRAINING_REFERENCE_HOOK
     reference = import_string(hook)(fit=fit, frame=frame) if hook else {}
     artifact, sha256 = serialize_pipeline(fit.pipeline)
+    signature = artifact_sign(artifact)
     summary = fit.summary()
     with transaction.atomic():
         # Lock the machine row so concurrent trainings of one machine number versions in turn.
@@ -203,6 +214,7 @@ def baseline_train(
             driver_ranges={k: [float(v[0]), float(v[1])] for k, v in fit.driver_ranges.items()},
             artifact=artifact,
             artifact_sha256=sha256,
+            artifact_signature=signature,
             parent=parent,
             notes=notes,
             created_by=acting_user(user),
@@ -253,6 +265,7 @@ def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseli
             driver_ranges=base.driver_ranges,
             artifact=bytes(base.artifact) if base.artifact is not None else None,
             artifact_sha256=base.artifact_sha256,
+            artifact_signature=base.artifact_signature,
             parent=base,
             notes=notes,
             created_by=acting_user(user),

@@ -69,9 +69,9 @@ INSERT INTO {PGBENCH_TABLE} (value, created_at) VALUES (:v, now());
 def seed(args) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
     from baselines.models import EnergyBaseline
+    from enms.tokens import api_token_create
     from performance.models import MetricSource, ModelAlert, ModelPerformanceMetric
 
     started = time.perf_counter()
@@ -119,7 +119,7 @@ def seed(args) -> dict:
         for k, (model, machine_id, model_type, alert_type) in enumerate(open_alerts[:missing])
     ])
     user = get_user_model().objects.create_superuser(username="bench", email="", password=secrets.token_urlsafe(16))
-    token = Token.objects.create(user=user).key
+    token = api_token_create(user=user)[1]
     return {
         "seed_s": time.perf_counter() - started, "token": token, "busy_id": str(busy.pk),
         "model_ids": [str(m.pk) for m in active],
@@ -142,7 +142,8 @@ class Gunicorn:
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
         env.update({
             "DJANGO_SETTINGS_MODULE": "enms.settings.production", "DATABASE_URL": database_url,
-            "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50), "ENMS_ARTIFACT_KEY": secrets.token_urlsafe(48),
+            "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
             "ALLOWED_HOSTS": "127.0.0.1", "API_WRITE_THROTTLE": "1000000/min", "LOG_LEVEL": "WARNING",
         })
         gunicorn = Path(sys.executable).with_name("gunicorn")

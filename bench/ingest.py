@@ -107,14 +107,14 @@ def _run(scratch_url: str, sizes: list[int], args) -> int:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     from baselines.models import EnergyBaseline, Machine
+    from enms.tokens import api_token_create
     from performance.models import ModelPerformanceMetric
 
     assert not settings.DEBUG, "DEBUG records every query and would distort the figures"
     user = get_user_model().objects.create_superuser(username="bench", password=uuid.uuid4().hex, email="")
-    token = Token.objects.create(user=user).key
+    token = api_token_create(user=user)[1]
     client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="localhost")
     machine = Machine.objects.create(name="Bench compressor", machine_type="compressor")
     model = EnergyBaseline.objects.create(

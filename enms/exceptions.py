@@ -35,11 +35,13 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 
 class ConflictSerializer(serializers.Serializer):
-    """409: what conflicts, and the id of the open job or running test it conflicts with."""
+    """409: what conflicts, and the id of the open job or running test it conflicts with, or of
+    the version whose stored model was refused (a failed signature or type check)."""
 
     detail = serializers.CharField()
     training_id = serializers.UUIDField(required=False)
     ab_test_id = serializers.UUIDField(required=False)
+    model_id = serializers.UUIDField(required=False)
 
 
 _MESSAGES = {"type": "array", "items": {"type": "string"}}
@@ -82,16 +84,17 @@ _ERRORS = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input; nothing was written."),
     401: OpenApiResponse(ErrorDetailSerializer, description="Not authenticated."),
     403: OpenApiResponse(ErrorDetailSerializer, description="Authenticated, but without the model permission "
-                                                            "this write needs."),
+                                                            "this request needs (view for reads)."),
     404: OpenApiResponse(ErrorDetailSerializer, description="No such object (or page)."),
-    409: OpenApiResponse(ConflictSerializer, description="Conflicts with the current state."),
+    409: OpenApiResponse(ConflictSerializer, description="Conflicts with the current state (or a stored model "
+                                                         "was refused by its signature or type check)."),
     413: OpenApiResponse(ErrorDetailSerializer, description="Request body larger than "
                                                             "DATA_UPLOAD_MAX_MEMORY_SIZE."),
     415: OpenApiResponse(ErrorDetailSerializer, description="Unsupported Content-Type."),
     429: OpenApiResponse(ErrorDetailSerializer, description="Too many writes; retry after the Retry-After "
                                                             "seconds."),
 }
-READ_ERRORS = (400, 401, 404)
+READ_ERRORS = (400, 401, 403, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 413, 415, 429)
 
 

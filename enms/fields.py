@@ -9,16 +9,48 @@ Times must carry a UTC offset (RFC 3339), since a naive time is ambiguous.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import ProhibitNullCharactersValidator
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from rest_framework import serializers
+
+from .text import shown, text_problem
+
+# No meter reading, evaluation or window of this product lies before the Unix epoch.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def latest_time(horizon: str = "skew", *, now: datetime | None = None) -> datetime:
+    """The latest instant a client may send: now plus the allowed clock skew
+    (`ENMS_MAX_CLOCK_SKEW_S`), or for driver values of the future (`horizon="forecast"`) now plus
+    `ENMS_FORECAST_HORIZON_DAYS`."""
+    now = now or timezone.now()
+    if horizon == "forecast":
+        return now + timedelta(days=settings.ENMS_FORECAST_HORIZON_DAYS)
+    return now + timedelta(seconds=settings.ENMS_MAX_CLOCK_SKEW_S)
+
+
+def check_time_bounds(value: datetime, *, latest: datetime) -> datetime:
+    """`value` if it lies in [1970-01-01, latest]; else `ValueError` with a client-facing message."""
+    if value < EARLIEST_TIME:
+        raise ValueError("Must not be before 1970-01-01T00:00:00Z.")
+    if value > latest:
+        raise ValueError(f"Must not be later than {latest.replace(microsecond=0).isoformat()} (now plus the allowed "
+                         "clock skew or forecast horizon).")
+    return value
+
+
+def magnitude_limit(setting: str) -> float:
+    """The largest magnitude a field bounded by `setting` (e.g. `ENMS_MAX_ENERGY_KWH`) accepts."""
+    return float(getattr(settings, setting))
 
 
 def parse_aware_datetime(value: Any, *, clamp: bool = False) -> datetime:
@@ -65,7 +97,18 @@ class FiniteFloatField(serializers.FloatField):
     default_error_messages = {
         "invalid": "A valid number is required.",
         "not_finite": "Must be a finite number (NaN and Infinity are not allowed).",
+        "too_large": "Must lie within ±{limit:g} (setting {setting}).",
     }
+
+    def __init__(self, *, limit: str | None = None, **kwargs):
+        # `limit` names a setting bounding the magnitude, read at validation time (and stated in
+        # the schema as the bounds in force when the serializer is declared).
+        self.limit = limit
+        if limit is not None:
+            bound = magnitude_limit(limit)
+            kwargs["max_value"] = bound if kwargs.get("max_value") is None else min(kwargs["max_value"], bound)
+            kwargs["min_value"] = -bound if kwargs.get("min_value") is None else max(kwargs["min_value"], -bound)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, str) and data.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
@@ -78,6 +121,8 @@ class FiniteFloatField(serializers.FloatField):
             self.fail("not_finite")
         if not math.isfinite(value):
             self.fail("not_finite")
+        if self.limit is not None and abs(value) > magnitude_limit(self.limit):
+            self.fail("too_large", limit=magnitude_limit(self.limit), setting=self.limit)
         return value
 
 
@@ -103,20 +148,27 @@ class StrictBooleanField(serializers.BooleanField):
 
 class StrictCharField(serializers.CharField):
     """A JSON string (DRF's CharField would turn the number 12 into "12"), kept as sent: trimming
-    would make "  " blank after the schema called it a valid non-empty string."""
+    would make "  " blank after the schema called it a valid non-empty string. One line without
+    control characters unless `multiline` (then tabs and line breaks are allowed); never an
+    unpaired surrogate."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, multiline: bool = False, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
+        self.multiline = multiline
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        problem = text_problem(data, multiline=self.multiline)
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
         return super().to_internal_value(data)
 
 
 class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
-    """DRF refuses NUL characters in text (PostgreSQL cannot store them); say so in the schema."""
+    """Say in the schema which characters the text may hold: no control characters (a multi-line
+    field allows tab, line feed and carriage return)."""
 
     target_class = StrictCharField
     match_subclasses = True
@@ -125,21 +177,30 @@ class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
         # One or more characters: whether "" is allowed is said apart (minLength, or drf-spectacular's
         # `oneOf` with an empty string for allow_blank, which must not overlap this branch).
-        schema["pattern"] = "^[^\\x00]+$"
+        controls = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f" if self.target.multiline else "\\x00-\\x1f"
+        # (Unpaired surrogates are refused too, but a pattern naming them is one schema tools
+        # cannot use; a JSON text in UTF-8 cannot hold them anyway.)
+        schema["pattern"] = f"^[^{controls}\\x7f-\\x9f]+$"
         return schema
 
 
 class AwareDateTimeField(serializers.DateTimeField):
-    """An RFC 3339 date-time with a UTC offset; naive times are a 400. With `clamp=True` (a query
-    bound), an instant beyond year 1 or 9999 in UTC is the earliest or latest one, not a 400."""
+    """An RFC 3339 date-time with a UTC offset; naive times are a 400. In a body it must lie
+    between 1970 and now plus the allowed clock skew (or the forecast horizon, with
+    `horizon="forecast"`). With `clamp=True` (a query bound) any instant is accepted, and one beyond
+    year 1 or 9999 in UTC is the earliest or latest one, not a 400."""
 
-    def __init__(self, *, clamp: bool = False, **kwargs):
+    def __init__(self, *, clamp: bool = False, horizon: str = "skew", **kwargs):
         self.clamp = clamp
+        self.horizon = horizon
         super().__init__(**kwargs)
 
     def to_internal_value(self, value):
         try:
-            return parse_aware_datetime(value, clamp=self.clamp)
+            parsed = parse_aware_datetime(value, clamp=self.clamp)
+            if not self.clamp:
+                check_time_bounds(parsed, latest=latest_time(self.horizon))
+            return parsed
         except ValueError as exc:
             raise serializers.ValidationError(str(exc), code="invalid") from None
 
@@ -181,20 +242,24 @@ class StrictBooleanFilter(filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
-class ClosedSerializer(serializers.Serializer):
-    """A serializer that refuses keys it does not declare (DRF silently drops them), so a misspelt
+class ClosedMixin:
+    """For a serializer: refuse keys it does not declare (DRF silently drops them), so a misspelt
     field is a 400 rather than a silent default; the schema says `additionalProperties: false`."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(map(str, set(data) - set(self.fields)))
+            unknown = sorted(map(shown, set(data) - set(self.fields)))
             if unknown:
                 raise serializers.ValidationError({"non_field_errors": [f"Unknown field(s): {', '.join(unknown)}."]})
         return super().to_internal_value(data)
 
 
+class ClosedSerializer(ClosedMixin, serializers.Serializer):
+    """A plain serializer that refuses undeclared keys."""
+
+
 class ClosedSerializerExtension(OpenApiSerializerExtension):
-    target_class = ClosedSerializer
+    target_class = ClosedMixin
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):

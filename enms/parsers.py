@@ -3,19 +3,33 @@
 import csv
 import io
 
+from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
+from rest_framework.utils import json
+
+from .text import CONTROL_EXCEPT_LINES, json_text_problem
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's strict JSON parser (NaN and Infinity literals are a parse error), which also turns
-    absurdly deep nesting into a 400 instead of a RecursionError."""
+    """DRF's strict JSON parser (NaN and Infinity literals are a parse error) that also turns
+    absurdly deep nesting into a 400 instead of a RecursionError, and refuses unpaired surrogates
+    and control characters in any string or key (`enms.text`) before a view sees them."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        raw = stream.read() if stream is not None else b""
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = json.loads(raw.decode(encoding))
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+        except (ValueError, LookupError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        utf8 = encoding.replace("-", "").replace("_", "").lower() == "utf8"
+        problem = json_text_problem(data, raw if utf8 else None)
+        if problem:
+            raise ParseError(f"JSON parse error - {problem}")
+        return data
 
 
 class CSVParser(parsers.BaseParser):
@@ -31,6 +45,8 @@ class CSVParser(parsers.BaseParser):
             raise ParseError(f"CSV is not valid {encoding}: {exc}") from exc
         if "\x00" in text:
             raise ParseError("CSV must not contain NUL characters.")
+        if CONTROL_EXCEPT_LINES.search(text.replace("\t", " ")):
+            raise ParseError("CSV must not contain control characters.")
         try:
             reader = csv.reader(io.StringIO(text), strict=True)
             header = next(reader, None)

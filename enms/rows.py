@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import ISO_8601, serializers
 from rest_framework.fields import SkipField
@@ -28,8 +29,12 @@ from .fields import (
     FiniteFloatField,
     StrictBooleanField,
     StrictIntegerField,
+    check_time_bounds,
+    latest_time,
+    magnitude_limit,
     parse_aware_datetime,
 )
+from .text import shown
 
 __all__ = [
     "FastRepresentationMixin", "RowBatchSerializer", "RowField", "RowSerializer", "batch_serializer_for",
@@ -45,6 +50,23 @@ class RowField:
     min_value: float | None = None
     max_value: float | None = None
     help_text: str = ""
+    # float: a setting bounding the magnitude (e.g. "ENMS_MAX_ENERGY_KWH"), read per batch.
+    limit: str | None = None
+    # datetime: how far ahead of now a value may lie ("skew": the clock skew; "forecast": the
+    # forecast horizon); never before 1970.
+    horizon: str = "skew"
+    latest: datetime | None = None  # set per batch from `horizon`
+
+    def resolved(self, now: datetime) -> RowField:
+        """This field with its setting-based bounds filled in for a batch validated at `now`."""
+        if self.kind == "datetime":
+            return replace(self, latest=latest_time(self.horizon, now=now))
+        if self.limit is None:
+            return self
+        limit = magnitude_limit(self.limit)
+        low = -limit if self.min_value is None else max(self.min_value, -limit)
+        high = limit if self.max_value is None else min(self.max_value, limit)
+        return replace(self, min_value=low, max_value=high)
 
 
 _TRUE = {"true", "1", "yes", "t", "y"}
@@ -107,7 +129,8 @@ def _bool(value: Any, field: RowField, text: bool) -> bool:
 
 
 def _datetime(value: Any, field: RowField, text: bool) -> datetime:
-    return parse_aware_datetime(value)
+    parsed = parse_aware_datetime(value)
+    return parsed if field.latest is None else check_time_bounds(parsed, latest=field.latest)
 
 
 def _uuid(value: Any, field: RowField, text: bool) -> uuid.UUID:
@@ -178,7 +201,8 @@ def validate_rows(
     if max_rows is not None and len(rows) > max_rows:
         raise serializers.ValidationError({"non_field_errors": [f"At most {max_rows} rows per request."]})
     known = {f.name for f in fields}
-    plan = [(f.name, f, _CONVERTERS[f.kind], f.required) for f in fields]
+    now = timezone.now()
+    plan = [(f.name, f.resolved(now), _CONVERTERS[f.kind], f.required) for f in fields]
     clean: list[dict] = []
     errors: list[dict] = []
     for index, row in enumerate(rows):
@@ -200,7 +224,7 @@ def validate_rows(
             except ValueError as exc:
                 row_errors[name] = [str(exc)]
         if not row.keys() <= known:
-            extra = sorted(map(str, set(row) - known))
+            extra = sorted(map(shown, set(row) - known))
             row_errors["non_field_errors"] = [f"Unknown field(s): {', '.join(extra)}."]
         if row_errors:
             errors.append({"index": index, "errors": row_errors})
@@ -215,6 +239,8 @@ class RowSerializer(ClosedSerializer):
 
 
 def _bounds(f: RowField, cast=float) -> dict:
+    # The schema states the limits in force when it is generated (settings can move them).
+    f = f.resolved(timezone.now()) if f.limit else f
     return {"min_value": None if f.min_value is None else cast(f.min_value),
             "max_value": None if f.max_value is None else cast(f.max_value)}
 
@@ -223,7 +249,7 @@ _SERIALIZER_FIELDS = {
     "float": lambda f, common: FiniteFloatField(**common, **_bounds(f)),
     "int": lambda f, common: StrictIntegerField(**common, **_bounds(f, int)),
     "bool": lambda f, common: StrictBooleanField(**common),
-    "datetime": lambda f, common: AwareDateTimeField(**common),
+    "datetime": lambda f, common: AwareDateTimeField(**common, horizon=f.horizon),
     "uuid": lambda f, common: serializers.UUIDField(**common),
     "json": lambda f, common: serializers.DictField(**common),
 }

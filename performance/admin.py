@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
+from enms.admin import BoundedDateHierarchyMixin
 from enms.errors import Conflict
 
 from .models import (
@@ -16,6 +17,7 @@ from .models import (
 )
 from .services.abtests import abtest_start
 from .services.alerts import alert_resolve, alerts_resolve
+from .services.training import ACTIVATE_PERMISSION
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,7 +32,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelPerformanceMetric)
-class ModelPerformanceMetricAdmin(ReadOnlyAdmin):
+class ModelPerformanceMetricAdmin(BoundedDateHierarchyMixin, ReadOnlyAdmin):
     list_display = ("machine", "model", "model_type", "source", "evaluated_at", "sample_count", "r_squared",
                     "rmse", "cv_rmse", "nmbe", "drift_detected", "drift_score", "ashrae_pass")
     list_filter = ("model_type", "source", "drift_detected", "ashrae_pass",
@@ -118,6 +120,14 @@ class ABTestAdminForm(forms.ModelForm):
         model = ModelABTest
         fields = ("name", "model_a", "model_b", "traffic_split", "duration_days", "min_samples", "auto_promote")
 
+    def clean_auto_promote(self):
+        value = self.cleaned_data.get("auto_promote")
+        request = getattr(self, "request", None)
+        if value and request is not None and not request.user.has_perm(ACTIVATE_PERMISSION):
+            raise ValidationError("Auto-promotion activates the winner: it needs the permission to change "
+                                  "energy baselines.")
+        return value
+
 
 @admin.register(ModelABTest)
 class ModelABTestAdmin(admin.ModelAdmin):
@@ -133,6 +143,11 @@ class ModelABTestAdmin(admin.ModelAdmin):
         if obj is None:
             return ()
         return [f.name for f in ModelABTest._meta.fields]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The form checks the auto_promote right against the person filling it in.
+        return type(form.__name__, (form,), {"request": request})
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -36,10 +36,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from baselines.models import EnergyBaseline, EnergyReading, Machine
+from enms.tokens import api_token_create
 from performance.models import ModelABTest, ModelAlert, ModelPerformanceMetric, ModelTrainingHistory
 from tests.factories import (
     EnergyBaselineFactory,
@@ -80,7 +80,7 @@ def http_call(host: str, port: int, method: str, path: str, *, body: bytes | Non
 
 def superuser_token(django_user_model, username: str = "abuse-root") -> str:
     user = django_user_model.objects.create_superuser(username=username, password="pw-root-123", email="")
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)[1]
 
 
 def metric_row(model_id, n: int) -> dict:
@@ -351,6 +351,7 @@ class Case:
     body: bytes | str | Callable[[], str] | None = None
     content_type: str = "application/json"
     statuses: tuple[int, ...] = (400,)
+    environ: tuple[tuple[str, object], ...] = ()  # extra WSGI environ (headers as HTTP_...)
 
 
 def _json_with(template, bad_token: str) -> str:
@@ -698,15 +699,134 @@ def _query_cases() -> list[Case]:
     return cases
 
 
+LONE_SURROGATE = "\ud800"
+FAR_FUTURE = "9999-12-31T00:00:00Z"
+
+
+def _hardening_cases() -> list[Case]:
+    """Text that cannot be stored or shown (lone surrogates, control characters), times and
+    magnitudes outside what a meter or a model produces, unknown fields on every write, names
+    that break e-mail subjects or differ only in case and spaces, and chunked bodies a server
+    cannot read."""
+    j = json.dumps
+    metric, reading, predict_row = GOOD_METRIC, GOOD_READING, GOOD_PREDICT_ROW
+    cases = [
+        # unpaired surrogates (PostgreSQL cannot store them, an answer cannot encode them)
+        Case("surrogate-drift_details-value", "POST", METRICS_URL,
+             j({**metric, "drift_details": {"x": LONE_SURROGATE}})),
+        Case("surrogate-drift_details-key", "POST", METRICS_URL, j({**metric, "drift_details": {LONE_SURROGATE: 1}})),
+        Case("surrogate-readings-unknown-key", "POST", READINGS_URL, j([{**reading, LONE_SURROGATE: 1}])),
+        Case("surrogate-metric-unknown-key", "POST", METRICS_URL, j({**metric, LONE_SURROGATE: 1})),
+        Case("surrogate-machine-name", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": "A" + LONE_SURROGATE})),
+        Case("surrogate-machine-site", "PATCH", f"{API}/machines/@m1@/", j({"site": LONE_SURROGATE})),
+        Case("surrogate-abtest-name", "POST", f"{MP}/ab-test/start", j({**GOOD_ABTEST, "name": LONE_SURROGATE})),
+        Case("surrogate-resolution-notes", "POST", f"{MP}/alerts/@alert@/resolve",
+             j({"resolution_notes": "fixed " + LONE_SURROGATE})),
+        Case("surrogate-low-half-only", "POST", METRICS_URL, j({**metric, "drift_details": {"x": "\udc00"}})),
+        Case("surrogate-predict-unknown-key", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [{**predict_row, LONE_SURROGATE: 1}]})),
+        # control characters
+        Case("control-machine-name-crlf", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": "Press\r\nBcc: x"})),
+        Case("control-machine-name-lf", "PATCH", f"{API}/machines/@m1@/", j({"name": "Press\n2"})),
+        Case("control-machine-name-tab", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": "Press\t2"})),
+        Case("control-machine-name-bell", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": "Press\u0007"})),
+        Case("control-machine-name-c1", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": "Press\u0085"})),
+        Case("control-machine-site-crlf", "PATCH", f"{API}/machines/@m1@/", j({"site": "Hall\r\n2"})),
+        Case("control-abtest-name-lf", "POST", f"{MP}/ab-test/start", j({**GOOD_ABTEST, "name": "a\nb"})),
+        Case("control-resolution-notes-escape", "POST", f"{MP}/alerts/@alert@/resolve",
+             j({"resolution_notes": "fixed\u001b[31m"})),
+        Case("control-drift_details-key", "POST", METRICS_URL, j({**metric, "drift_details": {"a\nb": 1}})),
+        Case("control-drift_details-value", "POST", METRICS_URL, j({**metric, "drift_details": {"x": "\u0000"}})),
+        Case("control-csv-cell", "POST", READINGS_URL,
+             f"{CSV_HEADER}\n2026-03-01T00:00:00Z,40\x07,10.0,5.0,1.0\n", "text/csv"),
+        # names: blank, near-duplicates of "Abuse compressor"
+        Case("name-whitespace-only", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": "   "})),
+        Case("name-empty", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": ""})),
+        Case("name-case-duplicate", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": "abuse COMPRESSOR"})),
+        Case("name-space-duplicate", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "name": " Abuse compressor  "})),
+        Case("name-rename-to-case-duplicate", "PATCH", f"{API}/machines/@m2@/", j({"name": "ABUSE COMPRESSOR"})),
+        # times outside 1970 .. now + skew (or the forecast horizon)
+        Case("reading-year-9999", "POST", READINGS_URL, j([{**reading, "timestamp": FAR_FUTURE}])),
+        Case("reading-next-year", "POST", READINGS_URL, j([OTHER_READING, {**reading, "timestamp": _in_days(365)}])),
+        Case("reading-in-two-days", "POST", READINGS_URL, j([{**reading, "timestamp": _in_days(2)}])),
+        Case("reading-before-1970", "POST", READINGS_URL, j([{**reading, "timestamp": "1969-12-31T23:00:00Z"}])),
+        Case("reading-year-1", "POST", READINGS_URL, j([{**reading, "timestamp": "0001-01-01T00:00:00Z"}])),
+        Case("reading-csv-year-9999", "POST", READINGS_URL, f"{CSV_HEADER}\n{FAR_FUTURE},40,10,5,1\n", "text/csv"),
+        Case("metric-evaluated_at-9999", "POST", METRICS_URL, j({**metric, "evaluated_at": FAR_FUTURE})),
+        Case("metric-evaluation_end-9999", "POST", METRICS_URL, j({**metric, "evaluation_end": FAR_FUTURE})),
+        Case("metric-evaluation_start-1900", "POST", METRICS_URL,
+             j({**metric, "evaluation_start": "1900-01-01T00:00:00Z"})),
+        Case("metric-list-one-future", "POST", METRICS_URL, j([metric, {**metric, "evaluated_at": _in_days(3)}])),
+        Case("predict-beyond-horizon", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [{**predict_row, "timestamp": FAR_FUTURE}]})),
+        Case("predict-before-1970", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [{**predict_row, "timestamp": "1960-01-01T00:00:00Z"}]})),
+        Case("retrain-window-9999", "POST", f"{MP}/retrain/trigger",
+             j({**GOOD_RETRAIN, "training_start": "2026-01-01T00:00:00Z", "training_end": FAR_FUTURE})),
+        Case("drift-window-9999", "POST", f"{MP}/drift/check",
+             j({"model_id": "@a@", "current_start": "2026-01-01T00:00:00Z", "current_end": FAR_FUTURE})),
+        Case("abtest-window-before-1970", "POST", f"{MP}/ab-test/start",
+             j({**GOOD_ABTEST, "window_start": "1960-01-01T00:00:00Z", "window_end": "1960-01-08T00:00:00Z"})),
+        # magnitudes no meter or model produces
+        Case("reading-energy-1e308", "POST", READINGS_URL, j([{**reading, "energy_kwh": 1e308}])),
+        Case("reading-energy-1e10", "POST", READINGS_URL, j([{**reading, "energy_kwh": 1e10}])),
+        Case("reading-production-1e308", "POST", READINGS_URL, j([{**reading, "production_units": 1e308}])),
+        Case("reading-operating-hours-1e308", "POST", READINGS_URL, j([{**reading, "operating_hours": 1e308}])),
+        Case("reading-csv-energy-1e308", "POST", READINGS_URL, f"{CSV_HEADER}\n2026-03-01T00:00:00Z,1e308,10,5,1\n",
+             "text/csv"),
+        Case("predict-production-1e308", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [{**predict_row, "production_units": 1e308}]})),
+        Case("predict-operating-hours-negative-huge", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [{**predict_row, "operating_hours": -1e300}]})),
+        Case("predict-temperature-1e6", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [{**predict_row, "outdoor_temp_c": 1e6}]})),
+        Case("metric-rmse-1e308", "POST", METRICS_URL, j({**metric, "rmse": 1e308})),
+        Case("metric-r_squared--1e300", "POST", METRICS_URL, j({**metric, "r_squared": -1e300})),
+        Case("metric-nmbe-1e20", "POST", METRICS_URL, j({**metric, "nmbe": 1e20})),
+        Case("machine-rated-power-1e308", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "rated_power_kw": 1e308})),
+        # unknown fields, on every write endpoint
+        Case("unknown-machine-create", "POST", f"{API}/machines/", j({**GOOD_MACHINE, "colour": "red"})),
+        Case("unknown-machine-patch", "PATCH", f"{API}/machines/@m1@/", j({"sitee": "East"})),
+        Case("unknown-readings-json", "POST", READINGS_URL, j([{**reading, "energy": 1.0}])),
+        Case("unknown-predict-top-level", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [predict_row], "horizon": 3})),
+        Case("unknown-predict-row", "POST", f"{API}/baselines/@a@/predict/",
+             j({"rows": [{**predict_row, "temperature": 3}]})),
+        Case("unknown-activate-body", "POST", f"{API}/baselines/@a@/activate/", j({"force": True})),
+        Case("unknown-activate-list-body", "POST", f"{API}/baselines/@a@/activate/", j([1])),
+        Case("unknown-metric", "POST", METRICS_URL, j({**metric, "evaluatedat": "2026-03-01T00:00:00Z"})),
+        Case("unknown-drift-check", "POST", f"{MP}/drift/check", j({"model_id": "@a@", "current_begin": "x"})),
+        Case("unknown-retrain-misspelt-window", "POST", f"{MP}/retrain/trigger",
+             j({**GOOD_RETRAIN, "trainig_start": "2026-01-01T00:00:00Z"})),
+        Case("unknown-abtest", "POST", f"{MP}/ab-test/start", j({**GOOD_ABTEST, "split": 0.3})),
+        Case("unknown-resolve", "POST", f"{MP}/alerts/@alert@/resolve", j({"resolution_note": "fixed"})),
+        # a chunked body the server has not decoded would be read as empty: refused, not lost
+        Case("chunked-resolve-undecoded", "POST", f"{MP}/alerts/@alert@/resolve", j({"resolution_notes": "fixed"}),
+             statuses=(411,), environ=(("HTTP_TRANSFER_ENCODING", "chunked"), ("CONTENT_LENGTH", ""))),
+        Case("chunked-readings-undecoded", "POST", READINGS_URL, j([reading]), statuses=(411,),
+             environ=(("HTTP_TRANSFER_ENCODING", "chunked"), ("CONTENT_LENGTH", ""))),
+        Case("chunked-too-large", "POST", METRICS_URL, lambda: _big_json(), statuses=(413,),
+             environ=(("HTTP_TRANSFER_ENCODING", "chunked"), ("CONTENT_LENGTH", ""), ("wsgi.input_terminated", True))),
+    ]
+    return cases
+
+
+def _in_days(days: float) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0).isoformat()
+
+
 CATALOGUE = (_non_finite_cases() + _malformed_csv_cases() + _oversized_cases() + _wrong_type_cases()
-             + _reference_cases() + _content_type_cases() + _path_id_cases() + _query_cases())
+             + _reference_cases() + _content_type_cases() + _path_id_cases() + _query_cases()
+             + _hardening_cases())
 
 
 def _send(api: APIClient, world: World, case: Case):
     body = case.body() if callable(case.body) else case.body
     if isinstance(body, str):
         body = world.fill(body).encode("utf-8")
-    kwargs = {"HTTP_ACCEPT": "application/json"}
+    kwargs = {"HTTP_ACCEPT": "application/json", **dict(case.environ)}
     if body is not None:
         return api.generic(case.method, world.fill(case.path), data=body, content_type=case.content_type, **kwargs)
     return api.generic(case.method, world.fill(case.path), **kwargs)
@@ -802,8 +922,9 @@ def _server_env(database_url: str) -> dict[str, str]:
            if k not in ("DEBUG", "REDIS_URL", "SECRET_KEY", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS",
                         "API_WRITE_THROTTLE", "CELERY_TASK_ALWAYS_EAGER")}
     env.update(DJANGO_SETTINGS_MODULE="enms.settings.production", DATABASE_URL=database_url,
-               SECRET_KEY=secrets.token_urlsafe(64), SECURE_SSL_REDIRECT="false", ALLOWED_HOSTS="127.0.0.1",
-               PYTHONDONTWRITEBYTECODE="1", LOG_LEVEL="WARNING")
+               SECRET_KEY=secrets.token_urlsafe(64), ENMS_ARTIFACT_KEY=secrets.token_urlsafe(48),
+               SECURE_SSL_REDIRECT="false", ALLOWED_HOSTS="127.0.0.1", PYTHONDONTWRITEBYTECODE="1",
+               LOG_LEVEL="WARNING")
     return env
 
 
@@ -816,11 +937,11 @@ def _manage(env: dict, *args: str, timeout: float = 180) -> str:
 
 SEED_SCRIPT = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from enms.tokens import api_token_create
 from baselines.models import EnergyBaseline
 user = get_user_model().objects.create_superuser(username="st-root", email="", password="pw-st-root-123")
 models = [str(m.pk) for m in EnergyBaseline.objects.filter(status="active").order_by("machine__name")]
-print("SEED", Token.objects.create(user=user).key, *models)
+print("SEED", api_token_create(user=user)[1], *models)
 """
 
 

@@ -119,3 +119,45 @@ def test_machine_time_zone_is_validated_in_the_admin(admin_client_logged):
     assert Machine.objects.get(pk=machine.pk).time_zone == "UTC"
     assert admin_client_logged.post(url, {**base, "time_zone": "Europe/Berlin"}).status_code == 302
     assert Machine.objects.get(pk=machine.pk).time_zone == "Europe/Berlin"
+
+
+def test_ab_test_auto_promote_in_the_admin_needs_the_activate_permission(client):
+    """Staff who may add A/B tests but not activate versions cannot have a winner activated."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=("add_modelabtest", "view_modelabtest")))
+    client.force_login(staff)
+    a = EnergyBaselineFactory()
+    b = EnergyBaselineFactory(machine=a.machine)
+    url = reverse("admin:performance_modelabtest_add")
+    data = {"name": "x", "model_a": a.pk, "model_b": b.pk, "traffic_split": 0.5, "duration_days": 14,
+            "min_samples": 168, "auto_promote": "on"}
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert b"needs the permission to change energy baselines" in response.content
+    assert ModelABTest.objects.count() == 0
+    data.pop("auto_promote")
+    assert client.post(url, data).status_code == 302
+    assert ModelABTest.objects.get().auto_promote is False
+    staff.user_permissions.add(Permission.objects.get(codename="change_energybaseline"))
+    ModelABTest.objects.all().delete()
+    assert client.post(url, {**data, "auto_promote": "on"}).status_code == 302
+    assert ModelABTest.objects.get().auto_promote is True
+
+
+def test_an_admin_machine_name_is_stripped_and_unique_ignoring_case(admin_client_logged):
+    from baselines.models import Machine
+    from tests.factories import MachineFactory
+
+    MachineFactory(name="Compressor C1")
+    url = reverse("admin:baselines_machine_add")
+    data = {"name": "compressor c1", "machine_type": "other", "site": "", "is_active": "on", "policy_overrides": "{}",
+            "time_zone": "UTC"}
+    response = admin_client_logged.post(url, data)
+    assert response.status_code == 200 and b"already exists" in response.content
+    response = admin_client_logged.post(url, {**data, "name": "  Compressor C2  "})
+    assert response.status_code == 302
+    assert Machine.objects.filter(name="Compressor C2").exists()

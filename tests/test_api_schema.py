@@ -24,10 +24,10 @@ from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from rest_framework.authtoken.models import Token
 from schemathesis.config import SchemathesisConfig
 
 from baselines.models import EnergyBaseline, Machine
+from enms.tokens import api_token_create
 from enms.wsgi import application
 from performance.models import ModelABTest, ModelAlert, ModelPerformanceMetric, ModelTrainingHistory
 from performance.services.abtests import abtest_start_from_api
@@ -111,7 +111,7 @@ def seeded(db):
 
 @pytest.fixture
 def token(seeded, superuser):
-    return Token.objects.create(user=superuser).key
+    return api_token_create(user=superuser)[1]
 
 
 @pytest.fixture
@@ -213,9 +213,16 @@ def test_docs_use_local_static_files_only(client):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert not re.search(r"https?://", html)
     assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
-    assert assets and all(a.startswith("/static/") for a in assets), assets
-    for asset in assets:  # shipped with the app (drf-spectacular-sidecar), not fetched from anywhere
+    static = [a for a in assets if a.startswith("/static/")]
+    # Swagger UI's start-up script is served by the page itself, so no script is inline (CSP).
+    assert set(assets) - set(static) == {"/docs?script="}, assets
+    assert static
+    for asset in static:  # shipped with the app (drf-spectacular-sidecar), not fetched from anywhere
         assert finders.find(asset.removeprefix("/static/")), asset
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>\s*\S", html), "inline script in /docs"
+    script = client.get("/docs?script=")
+    assert script.status_code == 200 and "javascript" in script["Content-Type"]
+    assert "SwaggerUIBundle" in script.content.decode() and not re.search(r"https?://", script.content.decode())
 
 
 @pytest.mark.django_db

@@ -1,16 +1,17 @@
 from rest_framework import serializers
-from rest_framework.validators import UniqueValidator
 
-from enms.fields import FiniteFloatField, StrictBooleanField, StrictCharField
+from enms.fields import ClosedMixin, ClosedSerializer, FiniteFloatField, StrictBooleanField, StrictCharField
 from enms.rows import FastRepresentationMixin, RowField, batch_serializer_for, serializer_for
 
 from ..models import EnergyBaseline, EnergyReading, Machine, validate_time_zone
 
 
-class MachineSerializer(serializers.ModelSerializer):
-    name = StrictCharField(max_length=200, validators=[UniqueValidator(queryset=Machine.objects.all())])
+class MachineSerializer(ClosedMixin, serializers.ModelSerializer):
+    name = StrictCharField(max_length=200, help_text="one line; surrounding spaces are removed; unique ignoring "
+                           "case")
     site = StrictCharField(max_length=200, required=False, allow_blank=True)
-    rated_power_kw = FiniteFloatField(required=False, allow_null=True, min_value=0.000001)
+    rated_power_kw = FiniteFloatField(required=False, allow_null=True, min_value=0.000001,
+                                      limit="ENMS_MAX_DRIVER_VALUE")
     is_active = StrictBooleanField(required=False)
     time_zone = StrictCharField(
         max_length=64, required=False, validators=[validate_time_zone],
@@ -23,13 +24,27 @@ class MachineSerializer(serializers.ModelSerializer):
         fields = ("id", "name", "machine_type", "site", "rated_power_kw", "is_active", "time_zone", "created_at")
         read_only_fields = ("id", "created_at")
 
+    def validate_name(self, value: str) -> str:
+        name = value.strip()
+        if not name:
+            raise serializers.ValidationError("The name must not be blank.")
+        others = Machine.objects.filter(name__iexact=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError("A machine with this name (ignoring case) already exists.",
+                                              code="unique")
+        return name
+
 
 READING_ROW = (
-    RowField("timestamp", "datetime", required=True, help_text="start of the interval, ISO 8601 with offset"),
-    RowField("energy_kwh", "float", required=True, min_value=0, help_text="energy used in the interval (kWh)"),
-    RowField("production_units", "float", min_value=0),
+    RowField("timestamp", "datetime", required=True, help_text="start of the interval, ISO 8601 with offset; from "
+             "1970 to now plus the allowed clock skew (ENMS_MAX_CLOCK_SKEW_S)"),
+    RowField("energy_kwh", "float", required=True, min_value=0, limit="ENMS_MAX_ENERGY_KWH",
+             help_text="energy used in the interval (kWh)"),
+    RowField("production_units", "float", min_value=0, limit="ENMS_MAX_DRIVER_VALUE"),
     RowField("outdoor_temp_c", "float", min_value=-90, max_value=70),
-    RowField("operating_hours", "float", min_value=0),
+    RowField("operating_hours", "float", min_value=0, limit="ENMS_MAX_DRIVER_VALUE"),
     RowField("is_anomaly", "bool", help_text="labelled ground truth"),
 )
 ReadingRowSerializer = serializer_for("ReadingRow", READING_ROW)
@@ -64,10 +79,11 @@ class BaselineSerializer(serializers.ModelSerializer):
 
 
 PREDICT_ROW = (
-    RowField("timestamp", "datetime", required=True),
-    RowField("production_units", "float"),
-    RowField("outdoor_temp_c", "float"),
-    RowField("operating_hours", "float"),
+    RowField("timestamp", "datetime", required=True, horizon="forecast",
+             help_text="from 1970 to now plus the forecast horizon (ENMS_FORECAST_HORIZON_DAYS)"),
+    RowField("production_units", "float", limit="ENMS_MAX_DRIVER_VALUE"),
+    RowField("outdoor_temp_c", "float", min_value=-90, max_value=70),
+    RowField("operating_hours", "float", limit="ENMS_MAX_DRIVER_VALUE"),
 )
 PredictRowSerializer = serializer_for("PredictRow", PREDICT_ROW)
 
@@ -76,7 +92,7 @@ MAX_PREDICT_ROWS = 100_000
 PredictBatchSerializer = batch_serializer_for("PredictBatch", PredictRowSerializer, MAX_PREDICT_ROWS)
 
 
-class PredictRequestSerializer(serializers.Serializer):
+class PredictRequestSerializer(ClosedSerializer):
     rows = PredictBatchSerializer(help_text="driver values per row (every driver the version uses); unknown keys "
                                   "are refused")
 

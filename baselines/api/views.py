@@ -11,6 +11,7 @@ from enms.exceptions import READ_ERRORS, WRITE_ERRORS, error_responses
 from enms.fields import StrictBooleanFilter, StrictFilterSet, TextFilter
 from enms.parsers import API_PARSERS, CSVParser, JSONParser
 from enms.rows import parse_aware_datetime, validate_rows
+from enms.text import shown
 
 from ..models import BaselineStatus, EnergyBaseline, EnergyReading, Machine, ModelType
 from ..selectors import baselines_list, readings_list
@@ -65,9 +66,9 @@ class MachineFilter(StrictFilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: MachineSerializer(many=True), **error_responses(400, 401, 404)}),
+    list=extend_schema(responses={200: MachineSerializer(many=True), **error_responses(400, 401, 403, 404)}),
     create=extend_schema(responses={201: MachineSerializer, **error_responses(400, 401, 403, 409, 413, 415, 429)}),
-    retrieve=extend_schema(responses={200: MachineSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: MachineSerializer, **error_responses(401, 403, 404)}),
     partial_update=extend_schema(
         responses={200: MachineSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)}),
 )
@@ -84,14 +85,17 @@ class MachineViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
-        if self.action == "readings" and self.request.method == "POST":
-            self.permission_model, self.permission_action = EnergyReading, "add"
+        if self.action == "readings":
+            # Reading them needs `view`, storing them `add`, on readings (not on machines).
+            self.permission_model = EnergyReading
+            if self.request.method == "POST":
+                self.permission_action = "add"
         return super().get_permissions()
 
     @extend_schema(
         methods=["GET"],
         parameters=WINDOW_PARAMS,
-        responses={200: ReadingSerializer(many=True), **error_responses(400, 401, 404)},
+        responses={200: ReadingSerializer(many=True), **error_responses(400, 401, 403, 404)},
         description="Readings of the machine, oldest first, paginated.",
     )
     @extend_schema(
@@ -150,7 +154,7 @@ class BaselineFilter(StrictFilterSet):
 
 @extend_schema_view(
     list=extend_schema(responses={200: BaselineSerializer(many=True), **error_responses(*READ_ERRORS)}),
-    retrieve=extend_schema(responses={200: BaselineSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: BaselineSerializer, **error_responses(401, 403, 404)}),
 )
 class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
     """Versions of machines' models (energy baselines and anomaly detectors)."""
@@ -166,14 +170,17 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "activate":
             self.permission_model, self.permission_action = EnergyBaseline, "change"
         elif self.action == "predict":
-            self._ignore_model_permissions = True  # a computation, not a write
+            # A computation from a version, not a write: it needs the right to view versions.
+            self.permission_model, self.permission_action = EnergyBaseline, "view"
         return super().get_permissions()
 
     @extend_schema(
         request=PredictRequestSerializer,
-        responses={200: PredictResponseSerializer, **error_responses(400, 401, 403, 404, 413, 415, 429)},
+        responses={200: PredictResponseSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)},
         description="Predicted kWh per row, and whether any driver lies outside the range the version was "
-        "trained on. Energy baselines only; every driver the version uses must be given.",
+        "trained on. Energy baselines only; every driver the version uses must be given. Needs the permission "
+        "to view baselines. 409 when the version's stored model fails its signature or type check (it is not "
+        "loaded).",
         examples=[OpenApiExample("Two hours", request_only=True, value={"rows": [
             {"timestamp": "2025-02-03T08:00:00Z", "production_units": 20.5, "outdoor_temp_c": 6.5,
              "operating_hours": 1.0},
@@ -187,6 +194,9 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
         body = request.data
         if not isinstance(body, dict) or "rows" not in body:
             raise ValidationError({"rows": ["This field is required."]})
+        if set(body) != {"rows"}:
+            unknown = ", ".join(sorted(shown(k) for k in set(body) - {"rows"}))
+            raise ValidationError({"non_field_errors": [f"Unknown field(s): {unknown}."]})
         rows, errors = validate_rows(body["rows"], PREDICT_ROW, max_rows=MAX_PREDICT_ROWS)
         if errors:
             return Response({"rows": errors}, status=status.HTTP_400_BAD_REQUEST)
@@ -202,6 +212,10 @@ class BaselineViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def activate(self, request, pk=None):
+        if request.data:
+            fields = ", ".join(sorted(map(shown, request.data))) if isinstance(request.data, dict) else None
+            raise ValidationError({"non_field_errors": [f"Unknown field(s): {fields}." if fields
+                                                        else "This command takes no body."]})
         baseline = self.get_object()
         if not baseline.artifact_sha256:
             raise ValidationError({"detail": "This version has no fitted model and cannot be activated."})

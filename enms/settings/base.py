@@ -26,17 +26,19 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "enms",
     "baselines",
     "performance",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -46,6 +48,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "enms.middleware.BodySizeLimitMiddleware",
     "enms.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a lock-out into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "enms.urls"
@@ -82,6 +86,22 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes sees every password check made through `authenticate()` with a request (the admin's
+# and the dashboard's sign-in, DRF's login view) and locks a username from an address after
+# AXES_FAILURE_LIMIT failures, for AXES_COOLOFF_MINUTES; the record is kept in the database, so
+# every worker shares it. API tokens are not passwords and are not counted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=30.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every command; lock-outs are still logged
+# The address is the connection's (REMOTE_ADDR): behind a reverse proxy that is the proxy's, so
+# the lock-out then holds for the username from anywhere, which is the safer side.
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -108,11 +128,27 @@ LOGIN_REDIRECT_URL = "/ui/fleet"
 # Request bodies above this size are refused with 413 (a 10,000-row metrics batch fits easily).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 
+# The throttle's counters and anything else cached live where every worker sees them: Redis
+# when REDIS_URL is set, else a database table (created by the `enms` migrations).
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    # Short timeouts: with Redis down, a request must not hang on the cache (the throttle then
+    # lets writes through).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "enms_cache"}}
+
+# API tokens (`manage.py api_token`) expire this many days after they are made.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "enms.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # JSON only: the browsable API (HTML forms with inline script) is added by the local profile.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PERMISSION_CLASSES": ["enms.permissions.ModelPermissions"],
     "DEFAULT_PAGINATION_CLASS": "enms.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -139,7 +175,6 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery: every CELERY_* setting is here. ---------------------------------------------------
 # Without REDIS_URL tasks run eagerly in-process, so the product works with no broker at all.
-REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -207,10 +242,44 @@ ENMS_POLICY = {
 ENMS_POLICY_SECTION_VALIDATORS = {"drift": "performance.drift.thresholds.validate_overrides"}
 ENMS_TRAINING_REFERENCE_HOOK = "performance.services.drift.drift_reference_build"
 
+# --- Artifacts and input bounds --------------------------------------------------------------------
+# The key that signs stored model artifacts (baselines/artifacts.py). Production requires it; the
+# local and test profiles derive one from SECRET_KEY when it is unset.
+ENMS_ARTIFACT_KEY = env("ENMS_ARTIFACT_KEY", default="")
+# Times a client sends (readings, evaluations, windows) lie between 1970 and now plus this skew;
+# driver values for the future (predictions, forecasts) up to now plus the forecast horizon.
+ENMS_MAX_CLOCK_SKEW_S = env.int("ENMS_MAX_CLOCK_SKEW_S", default=86400)
+ENMS_FORECAST_HORIZON_DAYS = env.int("ENMS_FORECAST_HORIZON_DAYS", default=366)
+# Largest magnitudes accepted: kWh of one reading, a driver value (production units, operating
+# hours, rated power in kW), a metric (R², RMSE, MAE, MAPE, WAPE, CV(RMSE), NMBE).
+ENMS_MAX_ENERGY_KWH = env.float("ENMS_MAX_ENERGY_KWH", default=1e9)
+ENMS_MAX_DRIVER_VALUE = env.float("ENMS_MAX_DRIVER_VALUE", default=1e9)
+ENMS_MAX_METRIC_VALUE = env.float("ENMS_MAX_METRIC_VALUE", default=1e12)
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------------
+# Pages load scripts, styles, fonts and images from this origin only and run no inline script or
+# style; `data:` images are the icons of the admin and of Swagger UI.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Failed sign-ins and lock-outs are warnings; every successful sign-in is not worth a line.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

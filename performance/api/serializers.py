@@ -6,6 +6,7 @@ from rest_framework import serializers
 from baselines.models import ModelType
 from enms.fields import (
     AwareDateTimeField,
+    ClosedSerializer,
     FiniteFloatField,
     StrictBooleanField,
     StrictCharField,
@@ -32,13 +33,13 @@ METRIC_ROW = (
     RowField("evaluated_at", "datetime", help_text="when the evaluation ran; default: now"),
     RowField("evaluation_start", "datetime"),
     RowField("evaluation_end", "datetime"),
-    RowField("r_squared", "float", max_value=1),
-    RowField("rmse", "float", min_value=0),
-    RowField("mae", "float", min_value=0),
-    RowField("mape", "float", min_value=0),
-    RowField("wape", "float", min_value=0),
-    RowField("cv_rmse", "float", min_value=0),
-    RowField("nmbe", "float"),
+    RowField("r_squared", "float", max_value=1, limit="ENMS_MAX_METRIC_VALUE"),
+    RowField("rmse", "float", min_value=0, limit="ENMS_MAX_METRIC_VALUE"),
+    RowField("mae", "float", min_value=0, limit="ENMS_MAX_METRIC_VALUE"),
+    RowField("mape", "float", min_value=0, limit="ENMS_MAX_METRIC_VALUE"),
+    RowField("wape", "float", min_value=0, limit="ENMS_MAX_METRIC_VALUE"),
+    RowField("cv_rmse", "float", min_value=0, limit="ENMS_MAX_METRIC_VALUE"),
+    RowField("nmbe", "float", limit="ENMS_MAX_METRIC_VALUE"),
     RowField("precision", "float", min_value=0, max_value=1),
     RowField("recall", "float", min_value=0, max_value=1),
     RowField("f1_score", "float", min_value=0, max_value=1),
@@ -104,7 +105,7 @@ def _window_check(attrs, start_key, end_key):
         raise serializers.ValidationError({end_key: [f"{end_key} must be after {start_key}."]})
 
 
-class DriftCheckRequestSerializer(serializers.Serializer):
+class DriftCheckRequestSerializer(ClosedSerializer):
     model_id = serializers.UUIDField()
     reference_start = AwareDateTimeField(required=False, help_text="default: the model's training window")
     reference_end = AwareDateTimeField(required=False)
@@ -157,6 +158,17 @@ class DriftSeverityFieldExtension(OpenApiSerializerFieldExtension):
         return component.ref
 
 
+class DriftActionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=("retrain", "notify"))
+    training_id = serializers.UUIDField(required=False, allow_null=True,
+                                        help_text="retrain: the job started (or the one already open)")
+
+
+class SuggestedActionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=("retrain", "notify"))
+    permission = serializers.CharField(help_text="the permission the caller lacks for doing it")
+
+
 class DriftCheckResponseSerializer(serializers.Serializer):
     metric_id = serializers.UUIDField()
     drift_detected = serializers.BooleanField()
@@ -165,6 +177,9 @@ class DriftCheckResponseSerializer(serializers.Serializer):
     data_drift = serializers.DictField(child=FeatureDriftSerializer())
     concept_drift = ConceptDriftSerializer()
     alert_id = serializers.UUIDField(allow_null=True)
+    actions = DriftActionSerializer(many=True, help_text="what the check set off; [] when nothing")
+    suggested_actions = SuggestedActionSerializer(
+        many=True, help_text="what the policy calls for but the caller may not do: listed, not done")
 
 
 HYPERPARAMETERS_SCHEMA = {
@@ -185,7 +200,7 @@ class HyperparametersField(serializers.DictField):
     """Checked key by key in `RetrainTriggerSerializer.validate_hyperparameters`."""
 
 
-class RetrainTriggerSerializer(serializers.Serializer):
+class RetrainTriggerSerializer(ClosedSerializer):
     model_id = serializers.UUIDField(required=False, help_text="retrain this version's machine and model type")
     machine_id = serializers.UUIDField(required=False, help_text="with model_type: e.g. a machine's first training")
     model_type = serializers.ChoiceField(choices=ModelType.choices, required=False)
@@ -262,7 +277,7 @@ class OpenUnitIntervalField(FiniteFloatField):
         return value
 
 
-class ABTestStartSerializer(serializers.Serializer):
+class ABTestStartSerializer(ClosedSerializer):
     name = StrictCharField(max_length=200)
     model_a_id = serializers.UUIDField(help_text="the champion")
     model_b_id = serializers.UUIDField(help_text="the challenger: another version of the same machine and type")
@@ -378,5 +393,5 @@ class ActiveAlertQuerySerializer(serializers.Serializer):
     alert_type = serializers.ChoiceField(choices=AlertType.choices, required=False)
 
 
-class ResolveSerializer(serializers.Serializer):
-    resolution_notes = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000)
+class ResolveSerializer(ClosedSerializer):
+    resolution_notes = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000, multiline=True)

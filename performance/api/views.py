@@ -3,7 +3,7 @@ from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
@@ -29,7 +29,7 @@ from ..services.abtests import abtest_results, abtest_start_from_api
 from ..services.alerts import alert_resolve
 from ..services.drift import drift_check
 from ..services.metrics import metrics_record
-from ..services.training import training_trigger
+from ..services.training import ACTIVATE_PERMISSION, training_trigger
 from .serializers import (
     MAX_METRIC_ROWS,
     METRIC_ROW,
@@ -73,7 +73,7 @@ class MetricFilter(StrictFilterSet):
 
 @extend_schema_view(
     list=extend_schema(responses={200: MetricSerializer(many=True), **error_responses(*READ_ERRORS)}),
-    retrieve=extend_schema(responses={200: MetricSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: MetricSerializer, **error_responses(401, 403, 404)}),
 )
 class MetricViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored model performance metrics, newest first."""
@@ -154,7 +154,7 @@ class MetricTrendView(GenericAPIView):
 
     @extend_schema(
         parameters=[TrendQuerySerializer],
-        responses={200: TrendSerializer, **error_responses(400, 401, 404)},
+        responses={200: TrendSerializer, **error_responses(400, 401, 403, 404)},
         description="Mean of `metric` per bucket (`value`) and the number of metrics rows in it (`n`). Give "
         "`model_id` or `machine_id`; 404 if it does not exist.",
     )
@@ -182,9 +182,12 @@ class DriftCheckView(GenericAPIView):
 
     @extend_schema(
         request=DriftCheckRequestSerializer,
-        responses={200: DriftCheckResponseSerializer, **error_responses(*POST_ERRORS, 404)},
+        responses={200: DriftCheckResponseSerializer, **error_responses(*POST_ERRORS, 404, 409)},
         description="404 for an unknown model; 400 for a version that is not a trained energy baseline or a "
-        "window with too few readings.",
+        "window with too few readings; 409 when the version's stored model fails its signature or type check. "
+        "A critical verdict sets off the policy's auto-actions (retraining, notification) only as far as the "
+        "caller holds their permissions (`performance.add_modeltraininghistory`, `performance.change_modelalert`); "
+        "the rest are listed in `suggested_actions`, not done.",
         examples=[OpenApiExample("Latest week against the training window", request_only=True,
                                  value={"model_id": EXAMPLE_MODEL_ID})],
     )
@@ -196,7 +199,7 @@ class DriftCheckView(GenericAPIView):
         result = drift_check(
             model=model,
             reference_start=q.get("reference_start"), reference_end=q.get("reference_end"),
-            current_start=q.get("current_start"), current_end=q.get("current_end"),
+            current_start=q.get("current_start"), current_end=q.get("current_end"), user=request.user,
         )
         return Response(result)
 
@@ -250,7 +253,7 @@ class TrainingHistoryFilter(StrictFilterSet):
 
 @extend_schema_view(
     list=extend_schema(responses={200: TrainingHistorySerializer(many=True), **error_responses(*READ_ERRORS)}),
-    retrieve=extend_schema(responses={200: TrainingHistorySerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: TrainingHistorySerializer, **error_responses(401, 403, 404)}),
 )
 class TrainingHistoryViewSet(viewsets.ReadOnlyModelViewSet):
     """Training and retraining jobs, newest first."""
@@ -280,7 +283,7 @@ class ABTestFilter(StrictFilterSet):
 
 @extend_schema_view(
     list=extend_schema(responses={200: ABTestSerializer(many=True), **error_responses(*READ_ERRORS)}),
-    retrieve=extend_schema(responses={200: ABTestSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: ABTestSerializer, **error_responses(401, 403, 404)}),
 )
 class ABTestViewSet(viewsets.ReadOnlyModelViewSet):
     """A/B tests, newest first."""
@@ -305,7 +308,8 @@ class ABTestStartView(GenericAPIView):
         responses={201: ABTestSerializer, **error_responses(*POST_ERRORS, 409)},
         description="400 if a version does not exist, or the two belong to different machines or model types; "
         "409 (with `ab_test_id`) if the machine already has a running test. A past window is backtested on "
-        "stored readings and decided at once.",
+        "stored readings and decided at once. `auto_promote` activates the winner, so it needs the permission "
+        "to activate baselines (`baselines.change_energybaseline`; 403 otherwise).",
         examples=[OpenApiExample("Two weeks, half the traffic", request_only=True, value={
             "name": "v1 vs v2", "model_a_id": EXAMPLE_MODEL_ID, "model_b_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
             "traffic_split": 0.5, "duration_days": 14})],
@@ -314,6 +318,9 @@ class ABTestStartView(GenericAPIView):
         body = ABTestStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         q = body.validated_data
+        if q["auto_promote"] and not request.user.has_perm(ACTIVATE_PERMISSION):
+            raise PermissionDenied("auto_promote activates the winner: it needs the permission to activate "
+                                   f"baseline versions ({ACTIVATE_PERMISSION}).")
         versions = EnergyBaseline.objects.defer("artifact").in_bulk([q["model_a_id"], q["model_b_id"]])
         missing = {k: ["No model with this id."] for k in ("model_a_id", "model_b_id") if q[k] not in versions}
         if missing:
@@ -335,7 +342,8 @@ class ABTestResultsView(GenericAPIView):
     pagination_class = None
     filter_backends = []
 
-    @extend_schema(responses={200: ABResultsSerializer, **error_responses(401, 404)})
+    @extend_schema(responses={200: ABResultsSerializer, **error_responses(401, 403, 404, 409)},
+                   description="409 when a version's stored model fails its signature or type check.")
     def get(self, request, pk):
         test = get_object_or_404(ModelABTest.objects.select_related("model_a", "model_b"), pk=pk)
         return Response(ABResultsSerializer(abtest_results(test=test)).data)
@@ -358,7 +366,7 @@ class AlertFilter(StrictFilterSet):
 
 @extend_schema_view(
     list=extend_schema(responses={200: AlertSerializer(many=True), **error_responses(*READ_ERRORS)}),
-    retrieve=extend_schema(responses={200: AlertSerializer, **error_responses(401, 404)}),
+    retrieve=extend_schema(responses={200: AlertSerializer, **error_responses(401, 403, 404)}),
 )
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     """All alerts, open first, newest first."""

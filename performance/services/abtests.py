@@ -177,9 +177,19 @@ def abtest_complete(*, test_id) -> ModelABTest | None:
 
 def abtests_complete_due(*, now: datetime | None = None) -> int:
     """Beat job: complete every running test whose planned end has passed."""
+    from baselines.artifacts import ArtifactRefused
+
+    from .alerts import alert_artifact_refused
+
     now = now or timezone.now()
     due = ModelABTest.objects.running().filter(ends_at__lte=now).values_list("pk", flat=True)
-    return sum(1 for test_id in list(due) if abtest_complete(test_id=test_id) is not None)
+    completed = 0
+    for test_id in list(due):
+        try:
+            completed += abtest_complete(test_id=test_id) is not None
+        except ArtifactRefused as exc:  # the test stays running; nothing is promoted
+            alert_artifact_refused(model=exc.baseline, reason=exc.reason, cycle="A/B test")
+    return completed
 
 
 def abtest_results(*, test: ModelABTest) -> dict:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
@@ -12,29 +14,65 @@ from ..models import ModelAlert, Severity
 
 logger = logging.getLogger(__name__)
 
+# The permission each auto-action needs when a person sets off the check that raised the alert
+# (the API's drift check); the beat cycles act for the policy and need none.
+AUTO_ACTION_PERMISSIONS = {
+    "retrain": "performance.add_modeltraininghistory",
+    "notify": "performance.change_modelalert",
+}
 
-def alert_auto_actions(*, alert: ModelAlert, policy: dict, trigger_type: str) -> str:
+
+@dataclass
+class AutoActions:
+    """What one call did (`actions`), what the policy called for but the caller may not do
+    (`suggested`), and the alert's record of every action taken so far (`recorded`)."""
+
+    recorded: str
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    suggested: list[dict[str, Any]] = field(default_factory=list)
+
+
+def alert_auto_actions(*, alert: ModelAlert, policy: dict, trigger_type: str, user=None) -> AutoActions:
     """Apply the policy's auto-actions to a critical alert: trigger a retraining (once per open
-    alert) and queue notifications. The actions taken are recorded on the alert."""
+    alert) and queue notifications. The actions taken are recorded on the alert.
+
+    With `user` (a person, not a beat job) an action runs only when the user holds its permission
+    (`AUTO_ACTION_PERMISSIONS`); otherwise it is returned as suggested and not done, so a check
+    over a chosen window cannot set off what its caller may not do directly.
+    """
+    outcome = AutoActions(recorded=alert.auto_action_taken)
     if alert.severity != Severity.CRITICAL:
-        return alert.auto_action_taken
-    actions = [a for a in alert.auto_action_taken.split(", ") if a]
+        return outcome
+    recorded = [a for a in alert.auto_action_taken.split(", ") if a]
+
+    def allowed(action: str) -> bool:
+        if user is None or user.has_perm(AUTO_ACTION_PERMISSIONS[action]):
+            return True
+        outcome.suggested.append({"action": action, "permission": AUTO_ACTION_PERMISSIONS[action]})
+        return False
+
     if policy.get("auto_retrain_on_critical") and alert.model_id and not any(
-            a.startswith("retrain") for a in actions):
+            a.startswith("retrain") for a in recorded) and allowed("retrain"):
         from .training import training_trigger
 
         try:
             job = training_trigger(machine=alert.machine, model_type=alert.model_type, model=alert.model,
-                                   trigger_type=trigger_type, reason=f"auto: critical {alert.alert_type} alert")
-            actions.append(f"retrain {job.pk}")
+                                   trigger_type=trigger_type, user=user,
+                                   reason=f"auto: critical {alert.alert_type} alert")
+            recorded.append(f"retrain {job.pk}")
+            outcome.actions.append({"action": "retrain", "training_id": str(job.pk)})
         except Conflict as exc:
-            actions.append(f"retrain already open {exc.fields.get('training_id', '')}".strip())
-    if policy.get("notify_critical") and alert.notified_at is None and "notify" not in actions:
-        actions.append("notify")
+            recorded.append(f"retrain already open {exc.fields.get('training_id', '')}".strip())
+            outcome.actions.append({"action": "retrain", "training_id": exc.fields.get("training_id")})
+    if (policy.get("notify_critical") and alert.notified_at is None and "notify" not in recorded
+            and allowed("notify")):
+        recorded.append("notify")
+        outcome.actions.append({"action": "notify"})
         transaction.on_commit(lambda: _queue_notification(alert.pk))
-    alert.auto_action_taken = ", ".join(actions)[:200]
+    alert.auto_action_taken = ", ".join(recorded)[:200]
     ModelAlert.objects.filter(pk=alert.pk).update(auto_action_taken=alert.auto_action_taken)
-    return alert.auto_action_taken
+    outcome.recorded = alert.auto_action_taken
+    return outcome
 
 
 def _queue_notification(alert_id) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -10,7 +11,9 @@ from django.utils import timezone
 from baselines.models import EnergyBaseline, Machine
 from enms.users import acting_user
 
-from ..models import ModelAlert, Severity
+from ..models import AlertType, ModelAlert, Severity
+
+logger = logging.getLogger(__name__)
 
 _SEVERITY_ORDER = {Severity.WARNING: 0, Severity.CRITICAL: 1}
 
@@ -91,3 +94,20 @@ def alerts_resolve(*, alerts, user, notes: str = "") -> int:
         alert_resolve(alert=alert, user=user, notes=notes)
         count += int(was_open)
     return count
+
+
+def alert_artifact_refused(*, model: EnergyBaseline, reason: str, cycle: str) -> ModelAlert:
+    """A cycle met a version whose stored model failed its signature or type check: nothing was
+    loaded. Logged, and raised as a critical `training_failed` alert (the remedy is a new
+    version, or re-signing after a key rotation), counted once per open alert."""
+    logger.warning("%s cycle: refused the artifact of %s v%s (%s): %s", cycle, model.machine, model.version,
+                   model.pk, reason)
+    alert, _ = alert_raise(
+        machine=model.machine, model=model, model_type=model.model_type, alert_type=AlertType.TRAINING_FAILED,
+        severity=Severity.CRITICAL,
+        message=f"The stored model of {model.machine} v{model.version} was refused and not loaded ({reason}). "
+                "Train a new version, or re-sign the artifacts if the signing key was rotated "
+                "(manage.py resign_artifacts).",
+        details={"artifact_refused": reason, "cycle": cycle},
+    )
+    return alert

@@ -108,11 +108,13 @@ def drift_check(
     current_end: datetime | None = None,
     auto_actions: bool = True,
     evaluated_at: datetime | None = None,
+    user=None,
 ) -> dict[str, Any]:
     """Check `model` for drift, store the verdict as a metrics row, raise or count an alert.
 
     Default reference: the statistics stored at training. Default current window: the latest
-    7 days of readings. A critical verdict may trigger retraining and notifications (policy).
+    7 days of readings. A critical verdict may trigger retraining and notifications (policy);
+    when `user` set off the check, only those its permissions allow (the rest are suggested).
     """
     from django.core.exceptions import ValidationError
 
@@ -134,11 +136,11 @@ def drift_check(
         reference = _reference_from_window(model, reference_start, reference_end)
     result = drift_evaluate(model, frame, reference, policy)
     return drift_store(model=model, result=result, policy=policy, auto_actions=auto_actions,
-                       evaluated_at=evaluated_at)
+                       evaluated_at=evaluated_at, user=user)
 
 
 def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, auto_actions: bool,
-                evaluated_at: datetime | None = None) -> dict:
+                evaluated_at: datetime | None = None, user=None) -> dict:
     """Store one drift verdict as a metrics row and raise the alert it calls for."""
     concept = result["concept_drift"]
     severity = result["severity"]
@@ -169,6 +171,8 @@ def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, 
             row.r_squared = 1.0
         row.save()
         alert = None
+        actions: list[dict] = []
+        suggested: list[dict] = []
         if severity in (Severity.WARNING, Severity.CRITICAL):
             reasons = "; ".join(result["details"].get("reasons", [])[:3])
             alert, _ = alert_raise(
@@ -183,7 +187,8 @@ def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, 
             if auto_actions:
                 from .actions import alert_auto_actions
 
-                alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+                outcome = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift", user=user)
+                actions, suggested = outcome.actions, outcome.suggested
     data = {
         name: {k: v.get(k) for k in ("psi", "ks_statistic", "ks_pvalue", "wasserstein", "out_of_range_share",
                                      "drifted", "level")}
@@ -198,4 +203,6 @@ def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, 
         "concept_drift": {k: concept.get(k) for k in ("nmbe", "cv_rmse", "error_ratio", "change_point", "drifted",
                                                         "level", "mean_shift_z")},
         "alert_id": alert.pk if alert is not None else None,
+        "actions": actions,
+        "suggested_actions": suggested,
     }

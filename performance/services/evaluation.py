@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from baselines.artifacts import pipeline_for
+from baselines.artifacts import ArtifactRefused, pipeline_for
 from baselines.engine.anomaly import flag_anomalies
 from baselines.engine.fit import predict
 from baselines.engine.metrics import classification_metrics, regression_metrics
@@ -19,7 +19,7 @@ from baselines.selectors import readings_frame
 from enms.policy import ashrae_limits, policy_for
 
 from ..models import AlertType, MetricSource, ModelPerformanceMetric, Severity
-from .alerts import alert_raise
+from .alerts import alert_artifact_refused, alert_raise
 from .metrics import metric_build
 
 MIN_EVALUATION_ROWS = 24
@@ -94,7 +94,7 @@ def evaluation_cycle(*, batch_size: int = 200, now: datetime | None = None, wind
         if frame.empty:
             continue
         groups = {key: group for key, group in frame.groupby("machine_id", sort=False)}
-        rows, degraded = [], []
+        rows, degraded, refused = [], [], []
         policies: dict = {}
         for model in batch:
             group = groups.get(model.machine_id)
@@ -104,7 +104,11 @@ def evaluation_cycle(*, batch_size: int = 200, now: datetime | None = None, wind
             if start is not None:
                 group = group[group["timestamp"] >= start]
             policy = policies.setdefault(model.machine_id, policy_for(model.machine))
-            values = model_evaluate(model=model, frame=group, policy=policy)
+            try:
+                values = model_evaluate(model=model, frame=group, policy=policy)
+            except ArtifactRefused as exc:
+                refused.append((model, exc.reason))
+                continue
             if values is None:
                 continue
             row = metric_build(model=model, values=values, source=MetricSource.EVALUATION, policy=policy,
@@ -116,6 +120,9 @@ def evaluation_cycle(*, batch_size: int = 200, now: datetime | None = None, wind
         with transaction.atomic():
             ModelPerformanceMetric.objects.bulk_create(rows, batch_size=1000)
         stored += len(rows)
+        for model, reason in refused:
+            alert_artifact_refused(model=model, reason=reason, cycle="evaluation")
+        alerts += len(refused)
         for model, row, severity, reasons, policy in degraded:
             alert, _ = alert_raise(
                 machine=model.machine, model=model, model_type=model.model_type, alert_type=AlertType.DEGRADATION,
@@ -137,15 +144,19 @@ def drift_cycle(*, now: datetime | None = None) -> dict[str, int]:
 
     from .drift import drift_check
 
-    checked = drifted = 0
+    checked = drifted = refused = 0
     for model in EnergyBaseline.objects.active().of_type(ModelType.ENERGY_BASELINE).select_related("machine"):
         try:
             result = drift_check(model=model)
         except ValidationError:
             continue  # no or too few recent readings: nothing to judge
+        except ArtifactRefused as exc:
+            alert_artifact_refused(model=model, reason=exc.reason, cycle="drift")
+            refused += 1
+            continue
         checked += 1
         drifted += int(result["drift_detected"])
-    return {"checked": checked, "drifted": drifted}
+    return {"checked": checked, "drifted": drifted, "refused": refused}
 
 
 def scheduled_retrain_all() -> dict[str, int]:

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
+from enms.text import CONTROL
+
 from ..models import ModelAlert
 
 
@@ -36,7 +38,10 @@ def alert_notify(*, alert_id) -> bool:
     errors = []
     if settings.ALERT_EMAIL_RECIPIENTS:
         try:
-            send_mail(subject=text[:120], message=text + "\n\n" + json.dumps(alert.details, indent=2, default=str),
+            # One line: a line break in a header is refused by the mail library, which made the
+            # task retry (and re-post every webhook) forever.
+            subject = " ".join(CONTROL.sub(" ", text).split())[:120]
+            send_mail(subject=subject, message=text + "\n\n" + json.dumps(alert.details, indent=2, default=str),
                       from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=settings.ALERT_EMAIL_RECIPIENTS)
         except Exception as exc:
             errors.append(f"email: {exc}")

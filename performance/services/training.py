@@ -232,6 +232,16 @@ def _holdout_comparison(*, candidate: EnergyBaseline, active: EnergyBaseline) ->
     }
 
 
+ACTIVATE_PERMISSION = "baselines.change_energybaseline"
+
+
+def _may_activate(job: ModelTrainingHistory) -> bool:
+    """A job set off by a person promotes its candidate only if that person may activate versions
+    (a beat job or policy action has no person and follows the policy)."""
+    user = job.triggered_by
+    return user is None or user.has_perm(ACTIVATE_PERMISSION)
+
+
 def _evaluate_and_promote(*, job: ModelTrainingHistory, candidate: EnergyBaseline, policy: dict) -> str:
     from baselines.services import baseline_activate
 
@@ -262,6 +272,10 @@ def _evaluate_and_promote(*, job: ModelTrainingHistory, candidate: EnergyBaselin
             outcome = "kept_candidate"
     else:
         outcome = "promoted"
+    if outcome in ("promoted", "promoted_first_version", "ab_test") and not _may_activate(job):
+        # Promotion (now, or by an auto-promoting A/B test) activates a version: a person without
+        # that right gets a candidate for someone who has it.
+        outcome = "kept_candidate_no_permission"
     with transaction.atomic():
         if outcome in ("promoted", "promoted_first_version"):
             baseline_activate(baseline=candidate)

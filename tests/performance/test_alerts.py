@@ -144,11 +144,35 @@ def test_auto_actions_retrain_once_and_record_it(settings):
     model = EnergyBaselineFactory(status="active")
     alert, _ = _raise(model, "critical")
     policy = {**policy_for(model.machine), "notify_critical": False}
-    actions = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+    outcome = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+    actions = outcome.recorded
     assert actions.startswith("retrain ")
     job = ModelTrainingHistory.objects.get()
     assert job.trigger_type == "drift" and str(job.pk) in actions
-    assert alert_auto_actions(alert=alert, policy=policy, trigger_type="drift") == actions
+    assert outcome.actions == [{"action": "retrain", "training_id": str(job.pk)}] and outcome.suggested == []
+    again = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift")
+    assert again.recorded == actions and again.actions == []
     assert ModelTrainingHistory.objects.count() == 1
     warning, _ = _raise(EnergyBaselineFactory(), "warning")
-    assert alert_auto_actions(alert=warning, policy=policy, trigger_type="drift") == ""
+    assert alert_auto_actions(alert=warning, policy=policy, trigger_type="drift").recorded == ""
+
+
+def test_a_line_break_in_the_alert_text_does_not_break_the_mail_subject(settings, smtp_server, webhook_server):
+    """A message with a line break (a machine named before names were checked, a reason text)
+    goes out on one subject line, once, instead of failing the header check and retrying forever."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = smtp_server.server_address
+    settings.ALERT_EMAIL_RECIPIENTS = ["ops@example.test"]
+    settings.ALERT_WEBHOOK_URLS = [f"http://127.0.0.1:{webhook_server.server_address[1]}/hook"]
+    model = EnergyBaselineFactory()
+    alert, _ = _raise(model, "critical")
+    ModelAlert.objects.filter(pk=alert.pk).update(message="drift\r\nBcc: someone@example.test")
+    assert alert_notify(alert_id=alert.pk) is True
+    import email
+    from email.header import decode_header, make_header
+
+    sent = email.message_from_string(smtp_server.messages[0])
+    subject = str(make_header(decode_header(sent["Subject"])))
+    assert "drift Bcc: someone@example.test" in subject and "\n" not in subject
+    assert sent["Bcc"] is None
+    assert len(webhook_server.received) == 1

@@ -21,12 +21,12 @@ import pytest
 from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from baselines.models import EnergyBaseline
 from baselines.services import baseline_activate, baseline_train
 from enms.celery import app as celery_app
+from enms.tokens import api_token_create
 from performance.models import ModelAlert, ModelPerformanceMetric, ModelTrainingHistory
 from performance.services.training import training_sweep, training_trigger
 
@@ -103,11 +103,11 @@ def trained_machine(db):
 @pytest.fixture
 def token_client(django_user_model):
     user = django_user_model.objects.create_superuser(username="fault-root", password="pw-root-123", email="")
-    token = Token.objects.create(user=user)
+    token = api_token_create(user=user)[1]
 
     def make() -> APIClient:
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
     return make
