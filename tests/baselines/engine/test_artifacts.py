@@ -248,9 +248,9 @@ def test_pipelines_stored_before_local_time_load_as_utc(hourly_fit, hourly_df, m
         return state
 
     monkeypatch.setattr(EnergyFeatures, "__getstate__", old_state)
-    data, digest = serialize_pipeline(hourly_fit.pipeline)
+    data, signature, _ = _signed(hourly_fit.pipeline)
     monkeypatch.undo()
-    loaded = load_pipeline(data, digest)
+    loaded = load_pipeline(data, signature, KEY)
     features = loaded.named_steps["features"]
     assert features.time_zone is None and features.encoding == "linear" and features.occupancy is None
     assert np.array_equal(predict(loaded, hourly_df), predict(hourly_fit.pipeline, hourly_df))
