@@ -12,7 +12,7 @@ ifneq ($(CI)$(SLOW),)
 SLOW_FLAG := --run-slow
 endif
 
-.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-ingest clean
+.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,14 +78,27 @@ $(EVIDENTLY_PEER)/.installed:
 	$(EVIDENTLY_PEER)/bin/pip install -q "evidently==0.7.23" "pandas<3"
 	touch $@
 
+EEMETER_PEER := bench/.peers/eemeter
+
+# OpenEEmeter's CalTRACK hourly model, pinned, for bench/accuracy.py. eemeter 4.1.1 imports pytz
+# without declaring it and fails with pandas 3, so it gets its own virtualenv (gitignored).
+$(EEMETER_PEER)/.installed:
+	$(PYTHON) -m venv $(EEMETER_PEER)
+	$(EEMETER_PEER)/bin/pip install -q "eemeter==4.1.1" "pandas==2.3.3" "pytz==2026.6"
+	touch $@
+
 # Every benchmark, then bench/results.md (one table, each figure beside its same-run limit or peer).
-bench: $(VENV)/.installed-dev static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.installed
+bench: $(VENV)/.installed-dev static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.installed $(EEMETER_PEER)/.installed
 	@command -v pgbench >/dev/null || { echo "make bench needs pgbench: apt-get install -y postgresql-client"; exit 1; }
 	$(PY) bench/run_all.py
 
 bench-drift: $(VENV)/.installed $(EVIDENTLY_PEER)/.installed
 	mkdir -p bench/out
 	$(PY) bench/drift.py --json bench/out/drift.json
+
+bench-accuracy: $(VENV)/.installed $(EEMETER_PEER)/.installed
+	mkdir -p bench/out
+	$(PY) bench/accuracy.py --json bench/out/accuracy.json
 
 bench-fleet: $(VENV)/.installed
 	mkdir -p bench/out

@@ -8,12 +8,13 @@ from .services import baseline_activate
 
 @admin.register(Machine)
 class MachineAdmin(admin.ModelAdmin):
-    list_display = ("name", "machine_type", "site", "rated_power_kw", "is_active", "created_at")
-    list_filter = ("machine_type", "site", "is_active")
+    list_display = ("name", "machine_type", "site", "time_zone", "rated_power_kw", "is_active", "created_at")
+    list_filter = ("machine_type", "site", "time_zone", "is_active")
     search_fields = ("name", "site")
     readonly_fields = ("id", "created_at")
     fieldsets = (
-        (None, {"fields": ("id", "name", "machine_type", "site", "rated_power_kw", "is_active", "created_at")}),
+        (None, {"fields": ("id", "name", "machine_type", "site", "time_zone", "rated_power_kw", "is_active",
+                           "created_at")}),
         (
             "Policy overrides",
             {

@@ -1,9 +1,9 @@
 """A deterministic synthetic plant: machine specs and hourly readings with labelled events.
 
 Plain numpy/pandas, no Django: the `seed_demo` command stores what this returns. Every machine
-follows physics-like rules (base load, production, heating/cooling degree-hours, shift schedule)
-with autocorrelated noise, and some carry injected events so drift detection, alerts and
-retraining have something real to find:
+follows physics-like rules (base load, production, heating/cooling degree-hours, shift schedule
+on the local clock of its site, daylight saving included) with autocorrelated noise, and some
+carry injected events so drift detection, alerts and retraining have something real to find:
 
 - `step`: energy use rises by a fraction from a day on (a compressed-air leak, a worn bearing);
 - `temp_shift`: the machine's temperature driver moves beyond its earlier range while the model
@@ -36,6 +36,7 @@ class MachineSpec:
     noise_share: float = 0.05
     noise_rho: float = 0.6
     events: dict = field(default_factory=dict)
+    time_zone: str = "Europe/Berlin"
 
 
 PLANT: tuple[MachineSpec, ...] = (
@@ -79,21 +80,23 @@ def _ar1(n: int, rho: float, sd: float, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def site_temperature(timestamps: pd.DatetimeIndex, site: str) -> np.ndarray:
-    """Outdoor temperature (°C): a daily cycle and multi-day weather swings around a fixed mean.
+def site_temperature(timestamps: pd.DatetimeIndex, site: str, time_zone: str = "UTC") -> np.ndarray:
+    """Outdoor temperature (°C): a daily cycle (sun time, so on the local clock) and multi-day
+    weather swings around a fixed mean.
 
     The demo has no seasons on purpose: its readings end on the day it is loaded, so a seasonal
     term would make every machine drift out of its training range depending on the calendar,
     and only the injected events should make drift.
     """
-    hour = timestamps.hour.to_numpy()
+    hour = timestamps.tz_convert(time_zone).hour.to_numpy()
     daily = -4.0 * np.cos(2 * np.pi * (hour - 3) / 24.0)
     weather = _ar1(len(timestamps), 0.9, 3.0, _rng("weather", site))
     return 13.0 + daily + weather
 
 
-def _schedule(timestamps: pd.DatetimeIndex, kind: str) -> np.ndarray:
-    """Share of each hour the machine runs (the operating-hours driver)."""
+def _schedule(timestamps: pd.DatetimeIndex, kind: str, time_zone: str = "UTC") -> np.ndarray:
+    """Share of each hour the machine runs (the operating-hours driver), on the local clock."""
+    timestamps = timestamps.tz_convert(time_zone)
     hour = timestamps.hour.to_numpy()
     weekday = timestamps.day_of_week.to_numpy() < 5
     if kind == "continuous":
@@ -111,9 +114,9 @@ def machine_readings(spec: MachineSpec, start: pd.Timestamp, days: int) -> pd.Da
     timestamps = pd.date_range(start, periods=days * 24, freq="h", tz="UTC")
     n = len(timestamps)
     rng = _rng("machine", spec.name)
-    hours_on = _schedule(timestamps, spec.schedule)
+    hours_on = _schedule(timestamps, spec.schedule, spec.time_zone)
     hours_on = np.clip(hours_on + rng.normal(0, 0.03, n) * (hours_on > 0.5), 0.0, 1.0)
-    temp = site_temperature(timestamps, spec.site)
+    temp = site_temperature(timestamps, spec.site, spec.time_zone)
 
     production = np.zeros(n)
     if spec.kwh_per_unit:

@@ -34,9 +34,28 @@ class BaselineStatus(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+def default_time_zone() -> str:
+    """The server's `TIME_ZONE`: a machine's time zone unless it is given one."""
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as `Europe/Berlin`."""
+    from django.core.exceptions import ValidationError
+
+    from .engine.features import check_time_zone
+
+    try:
+        check_time_zone(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_time_zone") from exc
+
+
 class Machine(models.Model):
     """A metered machine (compressor, HVAC unit, furnace...) whose energy use is modelled.
 
+    `time_zone` (IANA) is the local clock of its site: time of week, occupancy and schedules of
+    its baselines use local wall-clock time, so a daylight-saving change does not shift them.
     `policy_overrides` lets staff override, per machine, any key of `settings.ENMS_POLICY`
     (thresholds, margins, auto-action switches) without a deploy.
     """
@@ -49,6 +68,11 @@ class Machine(models.Model):
     site = models.CharField(max_length=200, blank=True, default="")
     rated_power_kw = models.FloatField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    time_zone = models.CharField(
+        max_length=64, default=default_time_zone, validators=[validate_time_zone],
+        help_text="IANA time zone of the machine's site, e.g. Europe/Berlin; time of week and schedules use "
+                  "its local clock",
+    )
     policy_overrides = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -62,6 +86,7 @@ class Machine(models.Model):
                 condition=Q(rated_power_kw__isnull=True) | Q(rated_power_kw__gt=0),
                 name="machine_rated_power_positive",
             ),
+            models.CheckConstraint(condition=~Q(time_zone=""), name="machine_time_zone_set"),
             models.UniqueConstraint(
                 Lower("name"), name="machine_name_unique_ci",
                 violation_error_message="A machine with this name (ignoring case) already exists.",

@@ -129,6 +129,13 @@ def baseline_predict(*, baseline: EnergyBaseline, rows: list[dict]) -> dict[str,
     return {"predictions": [float(p) for p in predictions], "extrapolated": [bool(f) for f in flags]}
 
 
+#: What a version's stored metrics describe (saved with them, so a reader never has to guess).
+TRAINING_BASIS = "in-sample: the stored model, fitted on every reading of the training window"
+HOLDOUT_BASIS = ("out-of-sample: a fit on the readings before holdout_start only, scored on the readings from "
+                 "holdout_start to training_end; blocked_folds: every reading predicted by a fit on the other "
+                 "time-ordered blocks of the window")
+
+
 def _json_time(ts) -> str | None:
     return None if ts is None else ts.isoformat()
 
@@ -146,10 +153,12 @@ def baseline_train(
 ) -> EnergyBaseline:
     """Fit a new version of a machine's model on its readings in [training_start, training_end).
 
-    Energy baselines fit the regression; anomaly detectors learn a residual threshold on top of
-    the machine's active energy baseline. The version stores its window, in-sample and
-    time-ordered holdout metrics, the drift reference statistics (computed once, here), the
-    driver ranges and the signed artifact. The new version is a `candidate`; callers
+    Energy baselines fit the regression in the machine's local time: judged on time-ordered
+    folds, then refit on every reading of the window. The version stores its window, the
+    refit model's in-sample `training_metrics`, the `holdout_metrics` of fits that never saw the
+    holdout, the drift reference statistics (computed once, here, from out-of-sample residuals),
+    the driver ranges and the signed artifact. Anomaly detectors learn a residual threshold
+    on top of the machine's active energy baseline. The new version is a `candidate`; callers
     decide on activation. Raises `ValueError` when the data cannot support a model.
     """
     import numpy as np
@@ -168,7 +177,7 @@ def baseline_train(
     if model_type == "anomaly_detector":
         return _anomaly_detector_train(machine=machine, frame=frame, user=user, notes=notes)
 
-    fit = fit_baseline(frame, hyperparameters=hyperparameters or None)
+    fit = fit_baseline(frame, hyperparameters=hyperparameters or None, time_zone=machine.time_zone)
     # The drift reference belongs to the performance layer, which fills this hook.
     hook = settings.ENMS_TRAINING_REFERENCE_HOOK
     reference = import_string(hook)(fit=fit, frame=frame) if hook else {}
@@ -189,16 +198,18 @@ def baseline_train(
             status=BaselineStatus.CANDIDATE,
             algorithm=fit.algorithm,
             features=list(fit.features),
-            hyperparameters={**summary["hyperparameters"], "balance_points": summary["balance_points"]},
+            hyperparameters={**summary["hyperparameters"], "balance_points": summary["balance_points"],
+                             "time_zone": fit.time_zone, "selection": summary["selection"]},
             data_interval=fit.interval,
             n_params=fit.n_params,
             training_start=fit.training_start.to_pydatetime(),
             training_end=fit.training_end.to_pydatetime(),
-            training_sample_count=int(summary["n_train"] + summary["n_holdout"]),
+            training_sample_count=int(summary["n_train"]),
             training_metrics={**fit.train_metrics, "lag1_autocorrelation": float(
-                lag1_autocorrelation(np.asarray(fit.train_residuals)))},
+                lag1_autocorrelation(np.asarray(fit.train_residuals))), "basis": TRAINING_BASIS},
             holdout_metrics={**fit.holdout_metrics, "holdout_start": _json_time(fit.holdout_start),
-                             "ashrae": fit.ashrae},
+                             "ashrae": fit.ashrae, "basis": HOLDOUT_BASIS,
+                             "blocked_folds": {"k": fit.n_folds, **fit.cv_metrics}},
             reference_stats=reference,
             driver_ranges={k: [float(v[0]), float(v[1])] for k, v in fit.driver_ranges.items()},
             artifact=artifact,

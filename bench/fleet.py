@@ -48,7 +48,8 @@ def main() -> None:
 
     machines = Machine.objects.bulk_create(
         [Machine(name=f"{PLANT[i % len(PLANT)].name} #{i}", machine_type=PLANT[i % len(PLANT)].machine_type,
-                 site=PLANT[i % len(PLANT)].site) for i in range(args.machines)]
+                 site=PLANT[i % len(PLANT)].site, time_zone=PLANT[i % len(PLANT)].time_zone)
+         for i in range(args.machines)]
     )
     started = time.perf_counter()
     buffer_rows = 0

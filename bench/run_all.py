@@ -25,13 +25,14 @@ PY = sys.executable
 BENCHES = {
     "ingest": ["bench/ingest.py", "--json", "bench/out/ingest.json"],
     "fleet": ["bench/fleet.py", "--machines", "1000", "--json", "bench/out/fleet.json"],
+    "accuracy": ["bench/accuracy.py", "--json", "bench/out/accuracy.json"],
     "drift": ["bench/drift.py", "--json", "bench/out/drift.json"],
     "quality": ["bench/quality.py", "--sims", "10000", "--json", "bench/out/quality.json"],
     "page": ["bench/page.py", "--json", "bench/out/page.json"],
     "queries": ["bench/queries.py", "--json", "bench/out/queries.json"],
     "http": ["bench/http_load.py", "--json", "bench/out/http.json"],
 }
-QUICK = {"fleet": ["--machines", "200"], "quality": ["--sims", "2000"]}
+QUICK = {"fleet": ["--machines", "200"], "quality": ["--sims", "2000"], "accuracy": ["--cases", "30"]}
 
 
 def _load(name: str) -> dict | None:
@@ -73,6 +74,57 @@ def rows_fleet(d: dict) -> list[dict]:
         _row("evaluation cycle vs raw fetch + predictions + numpy metrics", f"{d['cycle_s']:.2f} s",
              f"{io_limit:.2f} s", f"{d['ratio_cycle_io_limit']:.2f}×", "≤ 2×", d["ratio_cycle_io_limit"] <= 2),
     ]
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def rows_accuracy(d: dict) -> list[dict]:
+    peer = "CalTRACK hourly (eemeter)"
+    out = []
+    everything = d["medians"]["all"]
+    engine, caltrack = everything["engine"], everything.get(peer)
+    n = engine["cases"]
+    if caltrack:
+        version = d.get("peer", {}).get("eemeter", "")
+        for key, label in (("cv_rmse", "CV(RMSE)"), ("abs_nmbe", "absolute NMBE")):
+            ratio = engine[key] / caltrack[key] if caltrack[key] else None
+            out.append(_row(f"median {label}, {n} cases, 9 months fitted, next 3 scored", _pct(engine[key]),
+                            f"CalTRACK hourly (eemeter {version}) {_pct(caltrack[key])}",
+                            f"{ratio:.2f}×" if ratio else "—", "≤ CalTRACK hourly",
+                            ratio is not None and ratio <= 1))
+        only = d["medians"].get("time of week and temperature only")
+        if only and only.get(peer):
+            out.append(_row(f"median CV(RMSE), {only['engine']['cases']} cases with time of week and temperature "
+                            "only", _pct(only["engine"]["cv_rmse"]), f"CalTRACK hourly {_pct(only[peer]['cv_rmse'])}",
+                            f"{only['engine']['cv_rmse'] / only[peer]['cv_rmse']:.2f}×", "—", None))
+        share = d["win_share"]["all"]["engine vs CalTRACK hourly (CV(RMSE))"]
+        out.append(_row(f"share of the {n} cases the engine wins (lower CV(RMSE))", _pct(share), "CalTRACK hourly",
+                        "—", "≥ 60 %", share >= 0.6))
+        only_share = d["win_share"].get("time of week and temperature only", {}).get(
+            "engine vs CalTRACK hourly (CV(RMSE))")
+        if only and only_share is not None:
+            out.append(_row(f"share won of the {only['engine']['cases']} cases with time of week and temperature only",
+                            _pct(only_share), "CalTRACK hourly", "—", "—", None))
+    gbr = everything["engine gbr"]
+    default_wins = engine["cv_rmse"] <= gbr["cv_rmse"]
+    out.append(_row("default (ridge) vs gradient boosting, median CV(RMSE)", _pct(engine["cv_rmse"]),
+                    f"gbr {_pct(gbr['cv_rmse'])}", f"{engine['cv_rmse'] / gbr['cv_rmse']:.2f}×",
+                    "the default is the winner", default_wins))
+    utc = everything["engine, UTC time of week"]
+    out.append(_row("local time vs time of week in UTC, median CV(RMSE)", _pct(engine["cv_rmse"]),
+                    f"UTC {_pct(utc['cv_rmse'])}", f"{engine['cv_rmse'] / utc['cv_rmse']:.2f}×", "—", None))
+    known, ok = d["balance_points_known"], d["balance_points_recovered"]
+    out.append(_row("balance points within ±1.5 °C (simulated, truth known)", f"{ok} of {known}", "—", "—",
+                    "all", ok == known))
+    ft = d["fit_time"]
+    peer_s = f"; eemeter {ft['eemeter_s']:.2f} s" if ft.get("eemeter_s") else ""
+    out.append(_row("fit one machine-year of hourly data (folds + refit)",
+                    f"{ft['engine_s']:.3f} s (CPU {ft['engine_cpu_s']:.3f} s)",
+                    f"one lstsq of its design {ft['lstsq_limit_s']:.3f} s{peer_s}", f"{ft['ratio_to_limit']:.2f}×",
+                    "< 0.5 s", ft["engine_s"] < 0.5))
+    return out
 
 
 def rows_drift(d: dict) -> list[dict]:
@@ -137,8 +189,8 @@ def rows_http(d: dict) -> list[dict]:
     return out
 
 
-TABLES = {"ingest": rows_ingest, "fleet": rows_fleet, "drift": rows_drift, "quality": rows_quality,
-          "page": rows_page, "queries": rows_queries, "http": rows_http}
+TABLES = {"ingest": rows_ingest, "fleet": rows_fleet, "accuracy": rows_accuracy, "drift": rows_drift,
+          "quality": rows_quality, "page": rows_page, "queries": rows_queries, "http": rows_http}
 
 
 def write_results(names: list[str], seconds: dict[str, float]) -> Path:

@@ -95,7 +95,7 @@ def test_machine_policy_overrides_are_validated_in_the_admin(admin_client_logged
     machine = MachineFactory()
     url = reverse("admin:baselines_machine_change", args=[machine.pk])
     base = {"name": machine.name, "machine_type": machine.machine_type, "site": machine.site,
-            "rated_power_kw": machine.rated_power_kw, "is_active": "on"}
+            "rated_power_kw": machine.rated_power_kw, "is_active": "on", "time_zone": machine.time_zone}
     for bad in ('{"drift": {"psi_critcal": 0.3}}', '{"promotion_mode": "yolo"}', '{"degradation_margin": -1}',
                 '{"unknown": 1}', "[1, 2]"):
         response = admin_client_logged.post(url, {**base, "policy_overrides": bad})
@@ -104,6 +104,21 @@ def test_machine_policy_overrides_are_validated_in_the_admin(admin_client_logged
     good = '{"drift": {"psi_critical": 0.3}, "promotion_mode": "ab_test", "degradation_margin": 0.3}'
     assert admin_client_logged.post(url, {**base, "policy_overrides": good}).status_code == 302
     assert Machine.objects.get(pk=machine.pk).policy_overrides["drift"] == {"psi_critical": 0.3}
+
+
+def test_machine_time_zone_is_validated_in_the_admin(admin_client_logged):
+    from baselines.models import Machine
+    from tests.factories import MachineFactory
+
+    machine = MachineFactory()
+    url = reverse("admin:baselines_machine_change", args=[machine.pk])
+    base = {"name": machine.name, "machine_type": machine.machine_type, "site": machine.site,
+            "rated_power_kw": machine.rated_power_kw, "is_active": "on", "policy_overrides": "{}"}
+    response = admin_client_logged.post(url, {**base, "time_zone": "Atlantis/Capital"})
+    assert response.status_code == 200 and b"unknown time zone" in response.content
+    assert Machine.objects.get(pk=machine.pk).time_zone == "UTC"
+    assert admin_client_logged.post(url, {**base, "time_zone": "Europe/Berlin"}).status_code == 302
+    assert Machine.objects.get(pk=machine.pk).time_zone == "Europe/Berlin"
 
 
 def test_ab_test_auto_promote_in_the_admin_needs_the_activate_permission(client):
@@ -139,7 +154,8 @@ def test_an_admin_machine_name_is_stripped_and_unique_ignoring_case(admin_client
 
     MachineFactory(name="Compressor C1")
     url = reverse("admin:baselines_machine_add")
-    data = {"name": "compressor c1", "machine_type": "other", "site": "", "is_active": "on", "policy_overrides": "{}"}
+    data = {"name": "compressor c1", "machine_type": "other", "site": "", "is_active": "on", "policy_overrides": "{}",
+            "time_zone": "UTC"}
     response = admin_client_logged.post(url, data)
     assert response.status_code == 200 and b"already exists" in response.content
     response = admin_client_logged.post(url, {**data, "name": "  Compressor C2  "})

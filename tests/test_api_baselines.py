@@ -97,6 +97,31 @@ def test_machine_create_returns_201_with_the_machine(admin_api):
     assert machine.name == "Compressor X" and machine.rated_power_kw == 150.0
 
 
+def test_machine_time_zone_defaults_to_the_server_zone_and_takes_iana_names(admin_api, settings):
+    response = admin_api.post(MACHINES, {"name": "Local"}, format="json")
+    assert response.status_code == 201 and response.json()["time_zone"] == settings.TIME_ZONE
+    response = admin_api.post(MACHINES, {"name": "Berlin", "time_zone": "Europe/Berlin"}, format="json")
+    assert response.status_code == 201 and response.json()["time_zone"] == "Europe/Berlin"
+    machine = Machine.objects.get(name="Berlin")
+    assert machine.time_zone == "Europe/Berlin"
+    response = admin_api.patch(f"{MACHINES}{machine.pk}/", {"time_zone": "America/Chicago"}, format="json")
+    assert response.status_code == 200 and response.json()["time_zone"] == "America/Chicago"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "europe/berlin ", 1, None, "../../etc/passwd"])
+def test_machine_rejects_an_unknown_time_zone(admin_api, zone):
+    response = admin_api.post(MACHINES, {"name": "Z", "time_zone": zone}, format="json")
+    assert response.status_code == 400 and "time_zone" in response.json()
+    assert not Machine.objects.exists()
+
+
+def test_baselines_use_the_machine_local_time(admin_api):
+    machine = MachineFactory(time_zone="Europe/Berlin")
+    baseline = train_baseline(machine, days=30)
+    features = pipeline_for(baseline).named_steps["features"]
+    assert features.time_zone == "Europe/Berlin" and baseline.hyperparameters["time_zone"] == "Europe/Berlin"
+
+
 def test_machine_create_duplicate_name_is_400(admin_api):
     MachineFactory(name="Dup")
     response = admin_api.post(MACHINES, {"name": "Dup"}, format="json")

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from enms.fields import ClosedMixin, ClosedSerializer, FiniteFloatField, StrictBooleanField, StrictCharField
 from enms.rows import FastRepresentationMixin, RowField, batch_serializer_for, serializer_for
 
-from ..models import EnergyBaseline, EnergyReading, Machine
+from ..models import EnergyBaseline, EnergyReading, Machine, validate_time_zone
 
 
 class MachineSerializer(ClosedMixin, serializers.ModelSerializer):
@@ -13,10 +13,15 @@ class MachineSerializer(ClosedMixin, serializers.ModelSerializer):
     rated_power_kw = FiniteFloatField(required=False, allow_null=True, min_value=0.000001,
                                       limit="ENMS_MAX_DRIVER_VALUE")
     is_active = StrictBooleanField(required=False)
+    time_zone = StrictCharField(
+        max_length=64, required=False, validators=[validate_time_zone],
+        help_text="IANA time zone of the machine's site, e.g. Europe/Berlin (default: the server's TIME_ZONE); "
+                  "time of week and schedules use its local clock",
+    )
 
     class Meta:
         model = Machine
-        fields = ("id", "name", "machine_type", "site", "rated_power_kw", "is_active", "created_at")
+        fields = ("id", "name", "machine_type", "site", "rated_power_kw", "is_active", "time_zone", "created_at")
         read_only_fields = ("id", "created_at")
 
     def validate_name(self, value: str) -> str:

@@ -1,15 +1,21 @@
-"""Fitting an energy baseline: balance-point search, the pipeline, prediction, extrapolation flags."""
+"""Fitting an energy baseline: evaluation on blocked folds, the refit on the whole window,
+prediction and extrapolation flags.
+
+:func:`fit_baseline` first judges the model form on time-ordered blocks of the window (each
+block predicted by a fit that never saw it, the last block by a fit on the readings before it:
+the holdout), then fits the model that is stored and used on every reading of the window. The
+model form is chosen inside every fit (balance points, occupancy, the terms kept), so the
+holdout and out-of-sample figures judge the whole procedure, not one lucky choice.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, Ridge
@@ -17,25 +23,30 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from .balance import TermSelection, estimate_occupancy, search_temperature_terms
 from .features import (
     DRIVERS,
     TEMPERATURE,
     TOW_LEVELS,
     EnergyFeatures,
     as_frame,
+    check_time_zone,
     infer_interval,
+    local_day_numbers,
     numeric_column,
     to_utc,
     tow_codes,
 )
+from .linear import fit_linear
 from .metrics import ashrae_check, regression_metrics
+from .validation import blocked_folds, out_of_sample
 
 #: Fewest usable readings a baseline may be fitted on, per interval.
 MIN_ROWS: dict[str, int] = {"hourly": 48, "daily": 14, "monthly": 12}
 
 #: Accepted keys of ``fit_baseline(hyperparameters=...)`` and their defaults.
 #: ``time_of_week=None`` means: on for hourly and daily data when every
-#: indicator level is seen about three times in the training part.
+#: indicator level is seen about three times in the data fitted.
 HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "algorithm": "ridge",
     "alpha": 1.0,
@@ -49,192 +60,35 @@ HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
 
 ALGORITHMS = ("ridge", "linear", "gbr")
 MIN_DRIVER_COVERAGE = 0.9
-# CalTRACK keeps a degree term only when its coefficient is significant at p < 0.10.
-DEGREE_TERM_P_VALUE = 0.10
-
-
-def _residualizer(codes: np.ndarray, X: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
-    """Residual-maker of the base design (intercept + indicators of ``codes`` + ``X``).
-
-    Intercept plus indicators span exactly the within-group means, so removing
-    group means replaces a least-squares solve on ~170 columns; only the few
-    driver columns need an orthogonal basis (Frisch-Waugh-Lovell). Returns the
-    function and the rank of the base design.
-    """
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    counts = np.diff(np.r_[starts, codes.size])
-    group = np.repeat(np.arange(starts.size), counts)
-
-    def demean(M: np.ndarray) -> np.ndarray:
-        Ms = M[order]
-        Ms = Ms - (np.add.reduceat(Ms, starts, axis=0) / counts[:, None])[group]
-        out = np.empty_like(Ms)
-        out[order] = Ms
-        return out
-
-    basis = np.empty((codes.size, 0))
-    if X.shape[1]:
-        u, sv, _ = np.linalg.svd(demean(X), full_matrices=False)
-        basis = u[:, sv > sv[0] * max(X.shape) * np.finfo(float).eps] if sv[0] > 0 else basis
-
-    def residualize(M: np.ndarray) -> np.ndarray:
-        M = demean(M)
-        return M - basis @ (basis.T @ M) if basis.shape[1] else M
-
-    return residualize, int(starts.size + basis.shape[1])
-
-
-def _degree_candidates(
-    t: np.ndarray,
-    hs: np.ndarray,
-    cs: np.ndarray,
-    residualize: Callable[[np.ndarray], np.ndarray],
-    y_r: np.ndarray,
-    ss_tot: float,
-    p_base: int,
-    rank: int,
-    nonneg: bool,
-    forms: Iterable[str],
-) -> list[tuple[float, str, float | None, float | None]]:
-    """Best qualifying candidate of each model form as ``(adj_r2, form, h, c)``.
-
-    By Frisch-Waugh-Lovell, regressing the base-residualised energy on the
-    base-residualised degree columns gives the full-model fit, so every
-    (heating, cooling) pair costs a 2x2 solve instead of a refit.
-    """
-    n = t.size
-    yy = float(y_r @ y_r)
-    results: list[tuple[float, str, float | None, float | None]] = []
-
-    def adj(sse: np.ndarray, k: int) -> np.ndarray:
-        dof = n - (p_base + k)
-        if dof <= 0 or ss_tot <= 0:
-            return np.full(np.shape(sse), -np.inf)
-        return 1.0 - (sse / dof) / (ss_tot / (n - 1))
-
-    def t_crit(k: int) -> float:
-        dof = n - rank - k
-        return float(stats.t.ppf(1.0 - DEGREE_TERM_P_VALUE / 2.0, dof)) if dof > 0 else np.inf
-
-    def significant(beta: np.ndarray, se: np.ndarray, crit: float) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tval = beta / se
-        ok = np.isfinite(tval) & (np.abs(tval) > crit)
-        return ok & (beta > 0) if nonneg else ok
-
-    forms = set(forms)
-    if "none" in forms:
-        results.append((float(adj(np.array(yy), 0)), "none", None, None))
-    H_r = residualize(np.maximum(hs[None, :] - t[:, None], 0.0)) if hs.size else None
-    C_r = residualize(np.maximum(t[:, None] - cs[None, :], 0.0)) if cs.size else None
-    single = []
-    if "heat" in forms and H_r is not None:
-        single.append(("heat", H_r, hs))
-    if "cool" in forms and C_r is not None:
-        single.append(("cool", C_r, cs))
-    for form, M, grid in single:
-        mm = np.einsum("ij,ij->j", M, M)
-        a = M.T @ y_r
-        with np.errstate(divide="ignore", invalid="ignore"):
-            beta = a / mm
-            sse = yy - beta * a
-            se = np.sqrt(np.maximum(sse, 0.0) / max(n - rank - 1, 1) / mm)
-        valid = (mm > 1e-9 * n) & significant(beta, se, t_crit(1))
-        score = np.where(valid, adj(sse, 1), -np.inf)
-        i = int(np.argmax(score))
-        if np.isfinite(score[i]):
-            bp = float(grid[i])
-            results.append((float(score[i]), form, bp if form == "heat" else None, bp if form == "cool" else None))
-    if "both" in forms and H_r is not None and C_r is not None:
-        hh = np.einsum("ij,ij->j", H_r, H_r)[:, None]
-        cc = np.einsum("ij,ij->j", C_r, C_r)[None, :]
-        hc = H_r.T @ C_r
-        a = (H_r.T @ y_r)[:, None]
-        b = (C_r.T @ y_r)[None, :]
-        det = hh * cc - hc**2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            beta_h = (cc * a - hc * b) / det
-            beta_c = (hh * b - hc * a) / det
-            sse = yy - (beta_h * a + beta_c * b)
-            s2 = np.maximum(sse, 0.0) / max(n - rank - 2, 1)
-            se_h = np.sqrt(s2 * cc / det)
-            se_c = np.sqrt(s2 * hh / det)
-        crit = t_crit(2)
-        valid = (
-            (det > 1e-9 * hh * cc)
-            & (hh > 1e-9 * n)
-            & (cc > 1e-9 * n)
-            & (hs[:, None] <= cs[None, :])
-            & significant(beta_h, se_h, crit)
-            & significant(beta_c, se_c, crit)
-        )
-        score = np.where(valid, adj(sse, 2), -np.inf)
-        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
-        if np.isfinite(score[i, j]):
-            results.append((float(score[i, j]), "both", float(hs[i]), float(cs[j])))
-    return results
-
-
-def _search_balance_points(
-    t: np.ndarray, y: np.ndarray, X: np.ndarray, codes: np.ndarray, p_base: int, nonneg: bool
-) -> tuple[float | None, float | None]:
-    """CalTRACK-style grid search of heating/cooling balance points.
-
-    Candidates lie between the 5th and 95th percentile of training
-    temperatures, so each degree term is non-zero on at least 5 % of the
-    readings. A coarse grid picks the model form (none, heating, cooling or
-    both) by adjusted R² among candidates whose degree coefficients are
-    positive (if ``nonneg``) and significant; a fine grid around the winner
-    refines the balance points.
-    """
-    residualize, rank = _residualizer(codes, X)
-    y_r = residualize(y[:, None])[:, 0]
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    lo, hi = np.quantile(t, [0.05, 0.95])
-    if not hi > lo:
-        return None, None
-    k = int(min(41, max(2, math.floor((hi - lo) / 0.25) + 1)))
-    grid = np.linspace(lo, hi, k)
-    step = grid[1] - grid[0]
-    args = (residualize, y_r, ss_tot, p_base, rank, nonneg)
-    coarse = _degree_candidates(t, grid, grid, *args, forms=("none", "heat", "cool", "both"))
-    best = max(coarse, key=lambda r: r[0])
-    if best[1] == "none":
-        return None, None
-
-    def fine(bp: float | None) -> np.ndarray:
-        if bp is None:
-            return np.empty(0)
-        return np.unique(np.clip(np.linspace(bp - step, bp + step, 11), lo, hi))
-
-    refined = _degree_candidates(t, fine(best[2]), fine(best[3]), *args, forms=(best[1],))
-    if refined and refined[0][0] >= best[0]:
-        best = refined[0]
-    h = None if best[2] is None else round(best[2], 2)
-    c = None if best[3] is None else round(best[3], 2)
-    return h, c
-
-
-# --------------------------------------------------------------------------
-# Fitting
-# --------------------------------------------------------------------------
 
 
 @dataclass
 class FitResult:
     """Everything :func:`fit_baseline` learned, with its evidence.
 
-    ``n_params`` is the number of design columns plus one (intercept).
-    ``train_index``/``holdout_index`` hold the input DataFrame's index labels
-    of the rows in each part, in time order; ``train_X`` the raw values of the
-    drivers the model uses over the training part.
+    ``pipeline`` is the stored model, fitted on every usable reading of the
+    window; ``train_index`` holds those readings' labels in the input
+    DataFrame, in time order, ``train_residuals`` its in-sample residuals,
+    ``train_metrics`` its in-sample metrics with ``n_params`` degrees of
+    freedom, ``train_X`` the raw values of the drivers it uses and
+    ``driver_ranges`` their ranges.
 
-    ``holdout_metrics`` are computed with ``holdout_n_params`` (0): no
-    parameter is estimated on held-out readings, so no degrees of freedom are
-    lost there. Use the same value for reporting-period metrics to keep them
-    comparable. ``train_metrics`` use ``n_params``.
+    ``holdout_metrics`` come from the fit on the readings before
+    ``holdout_start`` only, scored on ``holdout_index`` (the last
+    ``holdout_fraction`` of the window), with ``holdout_n_params`` (0): no
+    parameter is estimated on held-out readings. ``ashrae`` judges them.
+
+    ``oos_residuals`` (aligned with ``train_index`` and ``timestamps``) are
+    out-of-sample: each reading's residual from the fit of the blocked fold
+    that did not see it (``oos_fold``: its block; NaN where that block's fit
+    failed); ``cv_metrics`` are their metrics over the whole window.
+    ``local_days`` numbers each reading's local calendar day, ``occupied``
+    flags the stored model's occupied hours (``None`` without a schedule).
+
+    ``n_params`` counts every fitted and searched parameter: the design
+    columns (the time-of-week indicators span the intercept, so it is not
+    counted again; an intercept is counted without them), each searched
+    balance point and the occupancy schedule when a term is split by it.
     """
 
     pipeline: Pipeline
@@ -243,19 +97,28 @@ class FitResult:
     balance_points: dict[str, float | None]
     n_params: int
     interval: str
+    time_zone: str | None
     training_start: pd.Timestamp
     training_end: pd.Timestamp
     holdout_start: pd.Timestamp | None
     train_metrics: dict[str, Any]
     holdout_metrics: dict[str, Any]
+    cv_metrics: dict[str, Any]
     ashrae: dict[str, Any]
     driver_ranges: dict[str, list[float]]
     train_residuals: np.ndarray
     holdout_residuals: np.ndarray
+    oos_residuals: np.ndarray
+    oos_fold: np.ndarray
+    timestamps: np.ndarray
+    local_days: np.ndarray
+    occupied: np.ndarray | None
     train_index: np.ndarray
     holdout_index: np.ndarray
     train_X: dict[str, np.ndarray]
     hyperparameters: dict[str, Any]
+    selection: dict[str, Any] = field(default_factory=dict)
+    n_folds: int = 0
     holdout_n_params: int = 0
     n_excluded_anomalies: int = 0
     n_dropped_rows: int = 0
@@ -274,18 +137,22 @@ class FitResult:
             "n_params": self.n_params,
             "holdout_n_params": self.holdout_n_params,
             "interval": self.interval,
+            "time_zone": self.time_zone,
             "training_start": iso(self.training_start),
             "training_end": iso(self.training_end),
             "holdout_start": iso(self.holdout_start),
             "n_train": int(self.train_index.size),
             "n_holdout": int(self.holdout_index.size),
+            "n_folds": self.n_folds,
             "n_excluded_anomalies": self.n_excluded_anomalies,
             "n_dropped_rows": self.n_dropped_rows,
             "train_metrics": dict(self.train_metrics),
             "holdout_metrics": dict(self.holdout_metrics),
+            "cv_metrics": dict(self.cv_metrics),
             "ashrae": dict(self.ashrae),
             "driver_ranges": {k: list(v) for k, v in self.driver_ranges.items()},
             "hyperparameters": dict(self.hyperparameters),
+            "selection": dict(self.selection),
         }
 
 
@@ -344,40 +211,67 @@ def fit_baseline(
     *,
     holdout_fraction: float = 0.2,
     hyperparameters: dict[str, Any] | None = None,
+    time_zone: str | None = None,
 ) -> FitResult:
-    """Fit an energy baseline on readings ``df`` and validate it on a holdout.
+    """Fit an energy baseline on readings ``df``: validate it on time-ordered folds, then refit.
 
     Steps: rows without energy or timestamp (and, unless
     ``exclude_anomalies=False``, rows labelled ``is_anomaly``) are dropped;
     drivers with at least 90 % coverage that vary are used and rows missing
-    one of them are dropped; the last ``holdout_fraction`` of readings in time
-    is held out (never shuffled); balance points are grid-searched on the
-    training part; the pipeline ``EnergyFeatures -> regressor`` is fitted on
-    the training part only.
+    one of them are dropped. The window is cut into time-ordered blocks
+    (:mod:`.validation`), the last ``holdout_fraction`` of readings being the
+    holdout; every block is predicted by a fit that did not see it. Then the
+    stored pipeline ``EnergyFeatures -> regressor`` is fitted on every row.
+    Each fit searches its own temperature terms (:mod:`.balance`) and
+    occupancy schedule on its own rows.
+
+    Time of week and occupancy use local wall-clock time in ``time_zone`` (an
+    IANA name such as ``"Europe/Berlin"``; ``None`` = UTC); the zone is stored
+    in the pipeline, so predictions use it too.
 
     Regressors: ``"ridge"`` (on standardised design columns, so ``alpha`` means
     the same for every machine whatever its driver units), ``"linear"``
-    (least squares) or ``"gbr"`` (histogram gradient boosting). When no design
-    column is left (no usable driver, no time-of-week) the baseline is the
-    training mean and ``algorithm`` is ``"mean"``.
+    (least squares) or ``"gbr"`` (histogram gradient boosting on the drivers,
+    local hour, weekday and occupancy). When no design column is left (no
+    usable driver, no time-of-week) the baseline is the mean and
+    ``algorithm`` is ``"mean"``.
 
     ``hyperparameters`` (keys of :data:`HYPERPARAMETER_DEFAULTS`) override the
     defaults, ``holdout_fraction`` included; the resolved values are returned
     in ``FitResult.hyperparameters``. Raises ``ValueError`` when there are no
-    energy values, too few readings (:data:`MIN_ROWS`) or bad hyperparameters.
+    energy values, too few readings (:data:`MIN_ROWS`), an unknown time zone
+    or bad hyperparameters.
     """
     hp = _resolve_hyperparameters(hyperparameters, holdout_fraction)
-    # The matrices of one machine are small: multithreaded BLAS buys nothing there and,
-    # with machines fitted side by side, oversubscribes the cores (10x slower measured).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(df, hp)
+    time_zone = check_time_zone(time_zone)
+    # The matrices of one machine are small: multithreaded BLAS (or OpenMP in gradient
+    # boosting) buys nothing there and, with machines fitted side by side, oversubscribes the
+    # cores (10x slower measured).
+    with threadpool_limits(limits=1):
+        return _fit(df, hp, time_zone)
 
 
-def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
+@dataclass
+class _Data:
+    """The usable readings of a window, time-ordered (``rows`` index ``df`` positionally)."""
+
+    df: pd.DataFrame
+    energy: np.ndarray
+    rows: np.ndarray
+    times: pd.Series
+    interval: str
+    drivers: list[str]
+    time_zone: str | None
+    codes: np.ndarray
+    days: np.ndarray
+    n_excluded: int
+    n_dropped: int
+
+
+def _prepare(df: pd.DataFrame, hp: dict[str, Any], time_zone: str | None) -> _Data:
     df = as_frame(df)
     if "energy_kwh" not in df.columns:
         raise ValueError("DataFrame has no 'energy_kwh' column")
-    n_input = len(df)
     energy = numeric_column(df, "energy_kwh")
     if not np.isfinite(energy).any():
         raise ValueError("no energy values: 'energy_kwh' is empty or entirely missing")
@@ -395,7 +289,6 @@ def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
     interval = infer_interval(ts.iloc[rows])
     if rows.size < MIN_ROWS[interval]:
         raise _too_little(rows.size, interval, "")
-
     values = {d: numeric_column(df, d)[rows] for d in DRIVERS if d in df.columns}
     drivers = [
         d for d, v in values.items() if np.mean(np.isfinite(v)) >= MIN_DRIVER_COVERAGE and np.nanmax(v) > np.nanmin(v)
@@ -406,95 +299,174 @@ def _fit(df: pd.DataFrame, hp: dict[str, Any]) -> FitResult:
     rows = rows[complete]
     if rows.size < MIN_ROWS[interval]:
         raise _too_little(rows.size, interval, "with complete drivers")
-
     times = ts.iloc[rows].reset_index(drop=True)
-    n = rows.size
-    n_hold = int(round(n * hp["holdout_fraction"]))
-    if hp["holdout_fraction"] > 0:
-        n_hold = max(n_hold, 1)
-    split = n - n_hold
-    # A timestamp shared across the boundary would put one instant in both parts.
-    while 0 < split < n and times.iloc[split - 1] == times.iloc[split]:
-        split -= 1
-    if split < max(2, MIN_ROWS[interval] // 2):
-        raise _too_little(split, interval, "in the training part")
-    train_rows, hold_rows = rows[:split], rows[split:]
-    drivers = [d for d in drivers if np.ptp(values[d][complete][:split]) > 0]
+    codes = tow_codes(times, interval, time_zone) if TOW_LEVELS[interval] else np.zeros(rows.size, dtype=np.intp)
+    days = local_day_numbers(times, time_zone)
+    return _Data(df=df, energy=energy, rows=rows, times=times, interval=interval, drivers=drivers,
+                 time_zone=time_zone, codes=codes, days=days, n_excluded=n_excluded,
+                 n_dropped=len(df) - rows.size - n_excluded)
 
-    tow = hp["time_of_week"]
+
+@dataclass
+class _Model:
+    pipeline: Pipeline | None
+    predict: Callable[..., np.ndarray]
+    algorithm: str
+    drivers: list[str]
+    features: list[str]
+    selection: TermSelection
+    n_params: int
+    time_of_week: bool
+    occupancy: np.ndarray | None
+
+
+def _fit_model(data: _Data, positions: np.ndarray, hp: dict[str, Any], *, stored: bool) -> _Model:
+    """Fit the whole procedure (drivers, time of week, temperature terms, regressor) on the
+    readings at ``positions`` (time-ordered indexes into ``data.rows``).
+
+    A fit that is only scored (``stored=False``) solves the linear regressors on the structure
+    of the design (:mod:`.linear`), with the same predictions as the pipeline.
+    """
+    interval = data.interval
+    if positions.size < max(2, MIN_ROWS[interval] // 2):
+        raise _too_little(positions.size, interval, "in the part fitted")
+    frame = data.df.iloc[data.rows[positions]]
+    y = data.energy[data.rows[positions]]
+    values = {d: numeric_column(frame, d) for d in data.drivers}
+    drivers = [d for d in data.drivers if np.ptp(values[d]) > 0]
     levels = TOW_LEVELS[interval]
+    tow = hp["time_of_week"]
     if tow is None:
-        tow = levels > 0 and split >= 3 * levels
+        tow = levels > 0 and positions.size >= 3 * levels
     tow = bool(tow) and levels > 0
-    hp["time_of_week"] = tow
-
-    train_df = df.iloc[train_rows]
-    y_train = energy[train_rows]
-    heat = cool = None
-    if TEMPERATURE in drivers:
+    codes = data.codes[positions] if tow else np.zeros(positions.size, dtype=np.intp)
+    t = values.get(TEMPERATURE)
+    occupancy = None
+    if interval == "hourly" and tow:
+        occupancy = estimate_occupancy(t, y, codes)
+    tree = hp["algorithm"] == "gbr"
+    selection = TermSelection()
+    if TEMPERATURE in drivers and not tree:
         linear = [d for d in drivers if d != TEMPERATURE]
-        codes = tow_codes(train_df["timestamp"], interval) if tow else np.zeros(split, dtype=np.intp)
-        heat, cool = _search_balance_points(
-            numeric_column(train_df, TEMPERATURE),
-            y_train,
-            np.column_stack([numeric_column(train_df, d) for d in linear]) if linear else np.empty((split, 0)),
-            codes,
-            p_base=len(linear) + (levels if tow else 0) + 1,
-            nonneg=hp["nonnegative_degree_coefs"],
+        selection = search_temperature_terms(
+            t, y,
+            np.column_stack([values[d] for d in linear]) if linear else np.empty((positions.size, 0)),
+            codes, data.days[positions], interval=interval, nonneg=hp["nonnegative_degree_coefs"],
+            occupied=None if occupancy is None else occupancy[codes].astype(bool),
         )
-        if heat is None and cool is None:
+        if selection.heat is None and selection.cool is None:
             drivers.remove(TEMPERATURE)
-
+    split = selection.split if occupancy is not None else ()
     features_step = EnergyFeatures(
-        drivers=drivers, heat_balance_c=heat, cool_balance_c=cool, time_of_week=tow, interval=interval
+        drivers=drivers, heat_balance_c=selection.heat, cool_balance_c=selection.cool, time_of_week=tow,
+        interval=interval, time_zone=data.time_zone,
+        occupancy=None if occupancy is None or not (tree or split) else [int(v) for v in occupancy],
+        occupancy_split=split, encoding="tree" if tree else "linear",
     )
     # Without drivers or time-of-week there is nothing to regress on: the baseline is the mean.
-    algorithm = hp["algorithm"] if features_step.fit(train_df).n_features_out_ else "mean"
-    pipeline = _build_pipeline(features_step, algorithm, hp)
-    pipeline.fit(train_df, y_train)
-    design_columns = list(pipeline.named_steps["features"].feature_names_out_)
-    n_params = len(design_columns) + 1
+    algorithm = hp["algorithm"] if features_step.fit(frame).n_features_out_ else "mean"
+    pipeline = None
+    if not stored and algorithm in ("ridge", "linear"):
+        # The local time-of-week codes of every reading were computed once, in _prepare.
+        known = data.codes[positions] if TOW_LEVELS[interval] else None
+        dense, codes_ = features_step.parts(frame, known)
+        solved = fit_linear(dense, codes_, TOW_LEVELS[interval], y, alpha=hp["alpha"] if algorithm == "ridge" else None)
 
-    y_hold = energy[hold_rows]
-    fit_train = pipeline.predict(train_df)
-    fit_hold = pipeline.predict(df.iloc[hold_rows]) if hold_rows.size else np.empty(0)
-    train_metrics = regression_metrics(y_train, fit_train, n_params)
-    holdout_metrics = regression_metrics(y_hold, fit_hold, 0)
-
+        def predict_rows(rows: pd.DataFrame, row_codes: np.ndarray | None = None) -> np.ndarray:
+            return solved.predict(*features_step.parts(rows, row_codes))
+    else:
+        pipeline = _build_pipeline(features_step, algorithm, hp)
+        pipeline.fit(frame, y)
+        predict_rows = pipeline.predict
+    columns = list(features_step.feature_names_out_)
+    if algorithm == "mean":
+        n_params = 1
+    elif tree:
+        n_params = len(columns) + 1
+    else:
+        fixed = [c for c in columns if not c.startswith(("tow_", "dow_"))]
+        # The indicators of the time-of-week levels present span the intercept.
+        base = int(np.unique(codes).size) if tow else 1
+        n_params = len(fixed) + base + selection.n_searched
     suffix = "h" if interval == "hourly" else "d"
     features = list(drivers)
-    if heat is not None:
+    if selection.heat is not None:
         features.append("hd" + suffix)
-    if cool is not None:
+    if selection.cool is not None:
         features.append("cd" + suffix)
     if tow:
         features.append("time_of_week")
-    train_X = {d: numeric_column(train_df, d) for d in drivers}
-    driver_ranges = {d: [float(v.min()), float(v.max())] for d, v in train_X.items()}
+    if features_step.occupancy is not None:
+        features.append("occupancy")
+    return _Model(pipeline=pipeline, predict=predict_rows, algorithm=algorithm, drivers=drivers, features=features,
+                  selection=selection, n_params=n_params, time_of_week=tow, occupancy=occupancy)
+
+
+def _fit(df: pd.DataFrame, hp: dict[str, Any], time_zone: str | None) -> FitResult:
+    data = _prepare(df, hp, time_zone)
+    n = data.rows.size
+    interval = data.interval
+    blocks = blocked_folds(data.times, hp["holdout_fraction"])
+    if blocks and blocks[-1][0] < max(2, MIN_ROWS[interval] // 2):
+        raise _too_little(int(blocks[-1][0]), interval, "in the training part")
+
+    def predict_block(model: _Model, block: np.ndarray) -> np.ndarray:
+        rows = data.df.iloc[data.rows[block]]
+        if model.pipeline is None and TOW_LEVELS[interval]:
+            return model.predict(rows, data.codes[block])
+        return model.predict(rows)
+
+    oos = out_of_sample(n, blocks, lambda train: _fit_model(data, train, hp, stored=False), predict_block)
+    final = _fit_model(data, np.arange(n), hp, stored=True)
+    hp["time_of_week"] = final.time_of_week
+
+    y = data.energy[data.rows]
+    frame = data.df.iloc[data.rows]
+    fitted = final.pipeline.predict(frame)
+    hold = blocks[-1] if blocks else np.empty(0, dtype=np.intp)
+    holdout_residuals = y[hold] - oos.predicted[hold]
+    holdout_metrics = regression_metrics(y[hold], oos.predicted[hold], 0)
+    oos_residuals = y - oos.predicted
+    features_step = final.pipeline.named_steps["features"]
+    occupied = features_step.occupied(frame) if features_step.occupancy is not None else (
+        None if final.occupancy is None else final.occupancy[data.codes].astype(bool))
+    train_X = {d: numeric_column(frame, d) for d in final.drivers}
+    design = list(features_step.feature_names_out_)
     return FitResult(
-        pipeline=pipeline,
-        algorithm=algorithm,
-        features=features,
-        balance_points={"heat_balance_c": heat, "cool_balance_c": cool},
-        n_params=n_params,
+        pipeline=final.pipeline,
+        algorithm=final.algorithm,
+        features=final.features,
+        balance_points={"heat_balance_c": final.selection.heat, "cool_balance_c": final.selection.cool},
+        n_params=final.n_params,
         interval=interval,
-        training_start=times.iloc[0],
-        training_end=times.iloc[-1],
-        holdout_start=times.iloc[split] if hold_rows.size else None,
-        train_metrics=train_metrics,
+        time_zone=time_zone,
+        training_start=data.times.iloc[0],
+        training_end=data.times.iloc[-1],
+        holdout_start=data.times.iloc[int(hold[0])] if hold.size else None,
+        train_metrics=regression_metrics(y, fitted, final.n_params),
         holdout_metrics=holdout_metrics,
+        cv_metrics=regression_metrics(y, oos.predicted, 0),
         ashrae=ashrae_check(holdout_metrics, interval),
-        driver_ranges=driver_ranges,
-        train_residuals=y_train - fit_train,
-        holdout_residuals=y_hold - fit_hold,
-        train_index=df.index.to_numpy()[train_rows],
-        holdout_index=df.index.to_numpy()[hold_rows],
+        driver_ranges={d: [float(v.min()), float(v.max())] for d, v in train_X.items()},
+        train_residuals=y - fitted,
+        holdout_residuals=holdout_residuals,
+        oos_residuals=oos_residuals,
+        oos_fold=oos.fold,
+        timestamps=data.times.dt.tz_convert(None).to_numpy(dtype="datetime64[s]"),
+        local_days=data.days,
+        occupied=occupied,
+        train_index=data.df.index.to_numpy()[data.rows],
+        holdout_index=data.df.index.to_numpy()[data.rows[hold]],
         train_X=train_X,
         hyperparameters=hp,
+        selection={**final.selection.evidence, "split": list(final.selection.split),
+                   "n_searched": final.selection.n_searched,
+                   "fold_errors": {str(k): v for k, v in oos.errors.items()}},
+        n_folds=len(blocks),
         holdout_n_params=0,
-        n_excluded_anomalies=n_excluded,
-        n_dropped_rows=n_input - n - n_excluded,
-        design_columns=design_columns,
+        n_excluded_anomalies=data.n_excluded,
+        n_dropped_rows=data.n_dropped,
+        design_columns=design,
     )
 
 

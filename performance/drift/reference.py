@@ -11,6 +11,7 @@ from scipy.signal import lfilter
 from ._json import _as_float_array, _clean, _num
 from .concept import RHO_MAX, _calibrate, _consecutive, _f_quantile, _lag1
 from .data import _bin_shares, _psi_edges
+from .structure import residual_structure
 
 LEVEL_WINDOW = 168
 
@@ -87,13 +88,23 @@ def reference_statistics(
     n_quantiles: int = 1001,
     holdout_n: int | None = None,
     n_simulations: int = 4000,
+    out_of_sample: bool = False,
+    days: np.ndarray | None = None,
+    occupied: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Condense a training window into the JSON reference for later checks.
 
+    The residuals should be out-of-sample (``out_of_sample=True``): each
+    reading predicted by a fit that did not see it, as the blocked folds of
+    training give them. In-sample residuals of a model with ~170 parameters
+    understate the noise that a later window will show, and every scale,
+    threshold and calibration below inherits that.
+
     Args:
         drivers: driver name -> training values (NaN ignored).
-        residuals: in-sample training residuals ``y - y_hat`` in time order
-            (NaN marks a missing reading).
+        residuals: training residuals ``y - y_hat`` in time order (NaN marks
+            a missing reading): out-of-sample, or in-sample with
+            ``out_of_sample=False``.
         holdout_rmse: RMSE on the holdout window, the denominator of the
             error ratio.
         holdout_n: number of holdout rows behind ``holdout_rmse``.  With it, a
@@ -108,9 +119,26 @@ def reference_statistics(
         n_quantiles: size of each driver's quantile sketch.
         n_simulations: simulated windows per length for the change-point
             threshold calibration.
+        out_of_sample: whether ``residuals`` are out-of-sample (stored as
+            ``residuals.basis``).
+        days: local calendar day of each reading (for the day-level
+            structure; UTC days from ``timestamps`` when ``None``).
+        occupied: occupied-hour flag of each reading, or ``None``.
 
     Returns:
         ``{"version", "drivers": {name: {...}}, "residuals": {...}}``.
+        ``residuals`` holds ``n, mean, std, rmse, rho`` (lag-1, clipped to
+        [0, 0.99]), ``rho_raw``, ``holdout_rmse``, ``ess_factor``,
+        ``innovation_std``, ``scale_inflation``, ``level_se``, ``baseline``
+        (parameter covariance), ``interval_seconds``, ``cusum`` (the
+        change-point calibration), ``basis`` (``"out_of_sample"`` or
+        ``"in_sample"``) and ``structure``: the residuals' structure for a
+        detector's calibration (scale; lag-1, same-hour-next-day and
+        next-week autocorrelation; daily means and their day-to-day
+        persistence; within-day scale and its day-to-day variation;
+        occupied vs unoccupied scale; a two-level simulation model; at most
+        8 weekly blocks and 400 daily means for a block bootstrap), described
+        key by key in :mod:`.structure`.
     """
     if n_quantiles < 2:
         raise ValueError("n_quantiles must be at least 2")
@@ -164,5 +192,12 @@ def reference_statistics(
         "baseline": {k: v for k, v in baseline.items() if k != "level_se"},
         "interval_seconds": interval,
         "cusum": _calibrate(rho, innovations, int(n_simulations)),
+        "basis": "out_of_sample" if out_of_sample else "in_sample",
     }
-    return _clean({"version": 1, "drivers": driver_stats, "residuals": residual_stats})
+    if timestamps is not None:
+        ts = np.asarray(timestamps)
+        seconds = (ts.astype("datetime64[s]").astype(np.int64).astype(float) if np.issubdtype(ts.dtype, np.datetime64)
+                   else ts.astype(float))
+        residual_stats["structure"] = residual_structure(e, seconds, interval_seconds=interval, days=days,
+                                                         occupied=occupied)
+    return _clean({"version": 2, "drivers": driver_stats, "residuals": residual_stats})

@@ -47,12 +47,26 @@ def _reference_from_window(model: EnergyBaseline, start, end) -> dict[str, Any]:
 
 def drift_reference_build(*, fit: FitResult, frame: pd.DataFrame) -> dict[str, Any]:
     """The drift reference stored with a newly trained version (`ENMS_TRAINING_REFERENCE_HOOK`):
-    its training drivers and residuals condensed once, so later checks never re-read them."""
-    train_ts = _seconds(frame.loc[fit.train_index, "timestamp"])
-    reference = reference_statistics(
-        fit.train_X, fit.train_residuals, holdout_rmse=fit.holdout_metrics.get("rmse"), timestamps=train_ts,
-        holdout_n=int(fit.holdout_index.size),
-    )
+    its training drivers and out-of-sample residuals condensed once, so later checks never re-read
+    them.
+
+    Each reading's residual comes from the blocked fold that did not see it; the residuals keep
+    their timestamps, local days and occupancy, so the reference records their autocorrelation
+    (lag-1 and day to day) with the version. Without folds (no holdout) the stored model's
+    in-sample residuals are used, inflated by the holdout excess as before.
+    """
+    oos = np.asarray(fit.oos_residuals, dtype=float)
+    if fit.n_folds and np.isfinite(oos).sum() >= 2:
+        reference = reference_statistics(
+            fit.train_X, oos, holdout_rmse=fit.holdout_metrics.get("rmse"), timestamps=fit.timestamps,
+            out_of_sample=True, days=fit.local_days, occupied=fit.occupied,
+        )
+    else:
+        reference = reference_statistics(
+            fit.train_X, fit.train_residuals, holdout_rmse=fit.holdout_metrics.get("rmse"),
+            timestamps=fit.timestamps, holdout_n=int(fit.holdout_index.size), days=fit.local_days,
+            occupied=fit.occupied,
+        )
     reference["n_params"] = fit.n_params
     return reference
 

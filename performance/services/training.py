@@ -204,24 +204,32 @@ def _train_once(*, job: ModelTrainingHistory, start, end) -> EnergyBaseline:
 
 
 def _holdout_comparison(*, candidate: EnergyBaseline, active: EnergyBaseline) -> dict[str, Any]:
-    """Both versions' metrics on the candidate's time-ordered holdout (the same readings)."""
+    """Both versions on the candidate's time-ordered holdout (the same readings).
+
+    The stored candidate was refit on every reading of its window, the holdout included, so its
+    side is its stored holdout metrics: those of the fit that never saw the holdout. The active
+    version predicts the same readings (no labelled anomaly, the candidate's drivers present).
+    """
     from baselines.artifacts import pipeline_for
     from baselines.engine.fit import predict
     from baselines.engine.metrics import regression_metrics
     from baselines.selectors import readings_frame
 
-    holdout_start = (candidate.holdout_metrics or {}).get("holdout_start")
+    holdout = candidate.holdout_metrics or {}
+    holdout_start = holdout.get("holdout_start")
     start = datetime.fromisoformat(holdout_start) if holdout_start else candidate.training_start
     frame = readings_frame(machine_ids=[candidate.machine_id], start=start,
                            end=candidate.training_end + timedelta(seconds=1))
     frame = frame[~frame["is_anomaly"]] if "is_anomaly" in frame else frame
+    for driver in candidate.driver_ranges or {}:
+        frame = frame[frame[driver].notna()]
     y = frame["energy_kwh"].to_numpy()
-    out = {}
-    for name, version in (("candidate", candidate), ("active", active)):
-        pred = predict(pipeline_for(version), frame)
-        ok = np.isfinite(pred)
-        out[name] = regression_metrics(y[ok], pred[ok], 0)
-    return out
+    pred = predict(pipeline_for(active), frame)
+    ok = np.isfinite(pred)
+    return {
+        "candidate": {k: v for k, v in holdout.items() if isinstance(v, (int, float)) or v is None},
+        "active": regression_metrics(y[ok], pred[ok], 0),
+    }
 
 
 ACTIVATE_PERMISSION = "baselines.change_energybaseline"

@@ -11,7 +11,7 @@ def load_machine(spec_name: str, days: int = 90, start: pd.Timestamp = START) ->
     """A demo machine with `days` of hourly readings (deterministic)."""
     spec = next(s for s in PLANT if s.name == spec_name)
     machine = Machine.objects.create(name=spec.name, machine_type=spec.machine_type, site=spec.site,
-                                     rated_power_kw=spec.rated_power_kw)
+                                     rated_power_kw=spec.rated_power_kw, time_zone=spec.time_zone)
     frame = machine_readings(spec, start, days)
     EnergyReading.objects.bulk_create([
         EnergyReading(machine=machine, timestamp=r.timestamp.to_pydatetime(), energy_kwh=r.energy_kwh,

@@ -30,6 +30,8 @@ def test_machine_name_unique_and_power_positive():
     MachineFactory(name="M")
     _rejected(MachineFactory, name="M")
     _rejected(MachineFactory, rated_power_kw=0)
+    _rejected(MachineFactory, time_zone="")
+    assert MachineFactory().time_zone == "UTC"  # the server's TIME_ZONE
 
 
 def test_reading_unique_per_machine_timestamp_and_nonnegative():

@@ -97,7 +97,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             machine, _ = Machine.objects.get_or_create(
                 name=spec.name,
-                defaults={"machine_type": spec.machine_type, "site": spec.site, "rated_power_kw": spec.rated_power_kw},
+                defaults={"machine_type": spec.machine_type, "site": spec.site, "rated_power_kw": spec.rated_power_kw,
+                          "time_zone": spec.time_zone},
             )
             if machine.readings.exists():
                 return 0  # already seeded: a re-run changes nothing

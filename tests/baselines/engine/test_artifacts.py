@@ -235,3 +235,22 @@ def test_the_schema_walk_reads_every_node(hourly_fit):
 # --------------------------------------------------------------------------
 # anomaly detector
 # --------------------------------------------------------------------------
+
+
+def test_pipelines_stored_before_local_time_load_as_utc(hourly_fit, hourly_df, monkeypatch):
+    # Versions stored earlier have no time zone, occupancy or encoding in their state.
+    original = EnergyFeatures.__getstate__
+
+    def old_state(self):
+        state = dict(original(self))
+        for key in ("time_zone", "occupancy", "occupancy_split", "encoding"):
+            state.pop(key)
+        return state
+
+    monkeypatch.setattr(EnergyFeatures, "__getstate__", old_state)
+    data, signature, _ = _signed(hourly_fit.pipeline)
+    monkeypatch.undo()
+    loaded = load_pipeline(data, signature, KEY)
+    features = loaded.named_steps["features"]
+    assert features.time_zone is None and features.encoding == "linear" and features.occupancy is None
+    assert np.array_equal(predict(loaded, hourly_df), predict(hourly_fit.pipeline, hourly_df))

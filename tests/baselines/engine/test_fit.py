@@ -24,8 +24,10 @@ def test_fit_recovers_balance_points_and_production(hourly_fit):
     assert coef["cdh"] == pytest.approx(1.5, rel=0.15)
     # operating_hours is entirely missing: not used
     assert "operating_hours" not in r.driver_ranges and "operating_hours" not in r.train_X
-    # p = 1 production + hdh + cdh + 168 time-of-week columns + intercept
-    assert r.n_params == 1 + 2 + 168 + 1 == len(r.design_columns) + 1
+    # p = 1 production + hdh + cdh + 168 time-of-week columns (they span the intercept)
+    #     + 2 searched balance points
+    assert len(r.design_columns) == 1 + 2 + 168
+    assert r.n_params == 1 + 2 + 168 + 2
 
 
 def test_fit_holdout_accuracy_and_ashrae(hourly_fit):
@@ -36,42 +38,46 @@ def test_fit_holdout_accuracy_and_ashrae(hourly_fit):
     assert r.holdout_metrics["r_squared"] > 0.98
     assert r.ashrae["interval"] == "hourly" and r.ashrae["passes"] is True
     assert r.train_metrics["nmbe"] == pytest.approx(0.0, abs=1e-3)
-    assert r.train_residuals.shape == (r.train_metrics["n"],)
+    assert r.train_residuals.shape == (r.train_metrics["n"],) == r.oos_residuals.shape
     assert r.holdout_residuals.shape == (r.holdout_metrics["n"],)
+    # out-of-sample residuals over the whole window are a little larger than in-sample ones
+    assert r.cv_metrics["n"] == r.train_metrics["n"]
+    assert r.train_metrics["rmse"] < r.cv_metrics["rmse"] < 1.2 * r.train_metrics["rmse"]
     assert np.sqrt(np.mean(r.holdout_residuals**2)) == pytest.approx(r.holdout_metrics["rmse"])
     json.dumps(r.summary())
 
 
-def test_holdout_is_the_last_fifth_in_time(hourly_df):
+def test_holdout_is_the_last_fifth_in_time_and_the_stored_model_saw_every_row(hourly_df):
     shuffled = hourly_df.sample(frac=1.0, random_state=7)
     shuffled.index = np.arange(10_000, 10_000 + len(shuffled))
     r = fit_baseline(shuffled)
     n = len(hourly_df)
-    assert r.holdout_index.size == round(0.2 * n) and r.train_index.size == n - round(0.2 * n)
+    assert r.holdout_index.size == round(0.2 * n) and r.train_index.size == n
     ts = shuffled["timestamp"]
-    assert ts.loc[r.train_index].max() < ts.loc[r.holdout_index].min()
+    assert list(r.train_index) == list(shuffled.sort_values("timestamp").index)
     expected = shuffled.sort_values("timestamp").index[-round(0.2 * n) :]
-    assert set(r.holdout_index) == set(expected)
+    assert list(r.holdout_index) == list(expected)
     assert r.holdout_start == ts.loc[r.holdout_index].min()
     assert r.training_start == ts.min() and r.training_end == ts.max()
-    assert r.driver_ranges["production_units"] == [
-        shuffled.loc[r.train_index, "production_units"].min(),
-        shuffled.loc[r.train_index, "production_units"].max(),
-    ]
-    assert np.array_equal(
-        np.sort(r.train_X["outdoor_temp_c"]), np.sort(shuffled.loc[r.train_index, "outdoor_temp_c"].to_numpy())
-    )
+    assert r.driver_ranges["production_units"] == [shuffled["production_units"].min(),
+                                                   shuffled["production_units"].max()]
+    assert np.array_equal(r.train_X["outdoor_temp_c"], shuffled.loc[r.train_index, "outdoor_temp_c"].to_numpy())
+    assert np.array_equal(r.timestamps, ts.loc[r.train_index].dt.tz_convert(None).to_numpy(dtype="datetime64[s]"))
+    assert r.n_folds == 5 and sorted(set(r.oos_fold)) == [0, 1, 2, 3, 4]
+    assert (r.oos_fold[-r.holdout_index.size:] == 4).all()
 
 
 def test_holdout_fraction_from_hyperparameters(hourly_df):
     r = fit_baseline(hourly_df.iloc[: 24 * 30], hyperparameters={"holdout_fraction": 0.25, "alpha": 0.1})
     assert r.holdout_index.size == 180 and r.hyperparameters["alpha"] == 0.1
+    assert r.n_folds == 4
 
 
 def test_linear_algorithm_and_no_time_of_week(hourly_df):
     r = fit_baseline(hourly_df, hyperparameters={"algorithm": "linear", "time_of_week": False})
     assert r.algorithm == "linear" and "time_of_week" not in r.features
-    assert r.n_params == 1 + 2 + 1
+    # intercept, production, hdh, cdh, and the two searched balance points
+    assert r.n_params == 1 + 1 + 2 + 2
     assert r.holdout_metrics["cv_rmse"] < 0.15
 
 
@@ -107,7 +113,7 @@ def test_driver_selection_coverage_and_constant(hourly_df):
     r = fit_baseline(df)
     assert "production_units" in r.features
     assert r.n_dropped_rows == len(df.index[::20])
-    assert r.train_index.size + r.holdout_index.size == len(df) - r.n_dropped_rows
+    assert r.train_index.size == len(df) - r.n_dropped_rows
 
 
 def test_labelled_anomalies_are_excluded(hourly_df):
@@ -151,7 +157,8 @@ def test_daily_fit():
     r = fit_baseline(daily_frame())
     assert r.interval == "daily"
     assert r.features == ["production_units", "outdoor_temp_c", "hdd", "cdd", "time_of_week"]
-    assert r.n_params == 1 + 2 + 7 + 1
+    # production, hdd, cdd, 7 weekday indicators (spanning the intercept), 2 searched balance points
+    assert r.n_params == 1 + 2 + 7 + 2
     assert abs(r.balance_points["heat_balance_c"] - 14) <= 2.0
     assert abs(r.balance_points["cool_balance_c"] - 20) <= 2.0
     assert r.ashrae["interval"] == "daily" and r.ashrae["cv_rmse_limit"] == 0.25
@@ -192,9 +199,9 @@ def test_predict_and_missing_drivers(hourly_fit, hourly_df):
     assert np.isnan(y[[1, 3]]).all() and np.isfinite(y[[0, 2, 4]]).all()
     ok = new.iloc[[0, 2, 4]]
     assert np.allclose(y[[0, 2, 4]], hourly_fit.pipeline.predict(ok))
-    # the holdout residuals are exactly actual minus prediction
-    hold = hourly_df.loc[hourly_fit.holdout_index]
-    assert np.allclose(hold["energy_kwh"] - predict(hourly_fit.pipeline, hold), hourly_fit.holdout_residuals)
+    # the in-sample residuals are exactly actual minus the stored model's prediction
+    rows = hourly_df.loc[hourly_fit.train_index]
+    assert np.allclose(rows["energy_kwh"] - predict(hourly_fit.pipeline, rows), hourly_fit.train_residuals)
 
 
 def test_extrapolation_flags(hourly_fit):
@@ -233,7 +240,8 @@ def test_monthly_fit():
     energy = 5000 + 300 * np.maximum(12 - temp, 0) + rng.normal(0, 100, 36)
     r = fit_baseline(pd.DataFrame({"timestamp": ts, "energy_kwh": energy, "outdoor_temp_c": temp}))
     assert r.interval == "monthly" and r.features == ["outdoor_temp_c", "hdd"]
-    assert r.n_params == 2 and r.holdout_n_params == 0
+    # intercept, hdd and its searched balance point
+    assert r.n_params == 3 and r.holdout_n_params == 0
     assert abs(r.balance_points["heat_balance_c"] - 12) <= 1.5
     assert r.ashrae["cv_rmse_limit"] == 0.15 and r.ashrae["passes"] is True
 
@@ -242,5 +250,22 @@ def test_energy_only_falls_back_to_mean(hourly_df):
     df = hourly_df.iloc[: 24 * 14][["timestamp", "energy_kwh"]]
     r = fit_baseline(df)
     assert r.algorithm == "mean" and r.features == [] and r.n_params == 1
+    # the stored mean is that of every row; the holdout's is that of the rows before it
+    assert np.allclose(predict(r.pipeline, df), df["energy_kwh"].mean())
     split = len(df) - round(0.2 * len(df))
-    assert np.allclose(predict(r.pipeline, df), df["energy_kwh"].iloc[:split].mean())
+    assert np.allclose(r.holdout_residuals, df["energy_kwh"].iloc[split:] - df["energy_kwh"].iloc[:split].mean())
+
+
+def test_local_time_of_week_beats_utc_across_daylight_saving():
+    from .synthetic import building_frame
+
+    # February to June in Berlin: the occupants' 07:00 is 06:00 UTC before 31 March, 05:00 after.
+    df = building_frame(days=130, seed=21, start="2024-02-10", rho=0.5, day_share=0.2)
+    local = fit_baseline(df, time_zone="Europe/Berlin")
+    utc = fit_baseline(df)
+    assert local.time_zone == "Europe/Berlin" and utc.time_zone is None
+    assert local.pipeline.named_steps["features"].time_zone == "Europe/Berlin"
+    assert local.cv_metrics["cv_rmse"] < 0.8 * utc.cv_metrics["cv_rmse"]
+    assert local.holdout_metrics["cv_rmse"] < utc.holdout_metrics["cv_rmse"]
+    with pytest.raises(ValueError, match="time zone"):
+        fit_baseline(df, time_zone="Berlin")

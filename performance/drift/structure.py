@@ -1,0 +1,253 @@
+"""The structure of a version's out-of-sample residuals, condensed once at training.
+
+Hourly residuals of real plants carry more than a lag-1 autocorrelation: a day's bias persists
+into the next (weather, occupancy, batch schedules), the size of the daily error varies from day
+to day, and errors are larger in occupied hours. A change detector calibrated on AR(1) alone
+false-alarms on such data; :func:`residual_structure` keeps what a calibration needs, bounded in
+size whatever the length of the window:
+
+``scale``
+    ``std``, ``rmse``, ``mad_sd`` (1.4826 MAD, robust to outliers).
+``autocorrelation``
+    ``lag1`` (consecutive readings), ``lag24`` and ``lag168`` (the same hour a day and a week
+    later, matched by time, so gaps never pair the wrong readings); ``null`` when too few pairs.
+``daily``
+    the two-level view ``e_t = d_day + a_t``: ``n_days`` (days with at least 75 % of their
+    readings), ``mean_std`` (sd of daily means), ``mean_lag1`` (day-to-day persistence of the
+    daily means, consecutive calendar days only), ``variance_share`` (share of the residual
+    variance that is day-level), ``within_std`` and ``within_lag1`` (the hourly part ``a_t``),
+    ``scale_cv`` (how much the size of the within-day errors varies from day to day).
+``occupancy``
+    ``occupied_share``, ``occupied_std``, ``unoccupied_std`` (hourly versions with a schedule;
+    residual scale in those hours once the day's mean is removed).
+``simulation``
+    parameters of the two-level model above, ready to simulate stable windows: ``day_sd`` and
+    ``day_phi`` (AR(1) of the day-level part ``d``: the daily means' variance and lag-1
+    covariance with the share that the within-day errors add to a daily mean taken out),
+    ``hour_sd``, ``hour_rho`` (AR(1) of ``a`` within a day), ``occupied_factor`` /
+    ``unoccupied_factor`` (multipliers of ``hour_sd``).
+``blocks``
+    for a block bootstrap: ``length`` (readings per block: one week of hourly readings, 28 daily
+    readings), ``values`` (at most :data:`MAX_BLOCKS` runs of consecutive complete readings,
+    spread evenly over the window, in kWh, 4 significant digits) and ``daily_means`` (the last
+    :data:`MAX_DAILY_MEANS` complete days' means).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._json import _clean
+
+MAX_BLOCKS = 8
+MAX_DAILY_MEANS = 400
+MIN_PAIRS = 24
+DAY_COVERAGE = 0.75
+_MAD_TO_SD = 1.482602218505602
+
+
+def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
+    out: list[float | None] = []
+    for v in np.asarray(values, dtype=float):
+        if not math.isfinite(v):
+            out.append(None)
+        elif v == 0:
+            out.append(0.0)
+        else:
+            out.append(float(f"{v:.{digits}g}"))
+    return out
+
+
+def _corr_pairs(d: np.ndarray, i: np.ndarray, j: np.ndarray, denom: float) -> float | None:
+    ok = np.isfinite(d[i]) & np.isfinite(d[j])
+    if ok.sum() < MIN_PAIRS or denom <= 0:
+        return None
+    return float(np.sum(d[i][ok] * d[j][ok]) / ok.sum() / denom)
+
+
+def _lag_by_time(d: np.ndarray, seconds: np.ndarray, lag_s: float, denom: float) -> float | None:
+    target = seconds + lag_s
+    j = np.searchsorted(seconds, target)
+    inside = j < seconds.size
+    i = np.flatnonzero(inside)
+    j = j[inside]
+    hit = np.isclose(seconds[j], target[i], atol=1e-6)
+    return _corr_pairs(d, i[hit], j[hit], denom)
+
+
+def _ar1(x: np.ndarray) -> float | None:
+    """Lag-1 autocorrelation of a series whose NaNs break the pairs."""
+    ok = np.isfinite(x[1:]) & np.isfinite(x[:-1])
+    if ok.sum() < MIN_PAIRS // 2:
+        return None
+    m = np.nanmean(x)
+    d = x - m
+    denom = float(np.nanmean(d * d))
+    return _corr_pairs(d, np.flatnonzero(ok), np.flatnonzero(ok) + 1, denom)
+
+
+def _mean_factor(rho: float, n: int) -> float:
+    """Variance of the mean of ``n`` AR(1) values over the variance of one, times ``n``."""
+    k = np.arange(1, n)
+    return 1.0 + 2.0 * float(np.sum((1.0 - k / n) * rho**k))
+
+
+def _two_level_moments(var: float, lag1: float, within_var: float, per_day: int,
+                       rho: float) -> tuple[float, float, float]:
+    """Day-level variance, hourly variance and hourly AR(1) of ``e = d_day + a_t`` by moments.
+
+    ``var`` and ``lag1`` are those of ``e``; ``within_var`` that of ``e`` minus its daily means,
+    which removes a share ``f / per_day`` of ``a``'s variance (``f``: the AR(1) mean factor).
+    Consecutive readings mostly share their day: ``lag1 var ~ var_d + rho var_a``.
+    """
+    rho = float(np.clip(rho, 0.0, 0.99))
+    hour_var = within_var
+    for _ in range(50):
+        hour_var = within_var / max(1.0 - _mean_factor(rho, per_day) / per_day, 1e-6)
+        hour_var = min(hour_var, var)
+        day_var = var - hour_var
+        new = float(np.clip((lag1 * var - day_var) / hour_var, 0.0, 0.99)) if hour_var > 0 else 0.0
+        if abs(new - rho) < 1e-6:
+            rho = new
+            break
+        rho = new
+    return max(var - hour_var, 0.0), hour_var, rho
+
+
+def residual_structure(
+    residuals: np.ndarray,
+    seconds: np.ndarray,
+    *,
+    interval_seconds: float | None,
+    days: np.ndarray | None = None,
+    occupied: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Condense time-ordered residuals (NaN = missing) at ``seconds`` (epoch seconds) as in the
+    module docstring. ``days`` labels each reading's local calendar day (UTC days when
+    ``None``); ``occupied`` flags occupied hours (``None`` without a schedule)."""
+    e = np.asarray(residuals, dtype=float)
+    seconds = np.asarray(seconds, dtype=float)
+    ok = np.isfinite(e)
+    ev = e[ok]
+    mean = float(ev.mean())
+    d = e - mean
+    var = float(np.mean(d[ok] ** 2))
+    step = float(interval_seconds or 3600.0)
+    hourly = step < 12 * 3600
+    consecutive = np.flatnonzero(np.isclose(np.diff(seconds), step, rtol=1e-6))
+    out: dict[str, Any] = {
+        "scale": {
+            "std": float(ev.std()),
+            "rmse": float(math.sqrt(np.mean(ev * ev))),
+            "mad_sd": float(_MAD_TO_SD * np.median(np.abs(ev - np.median(ev)))),
+        },
+        "autocorrelation": {
+            "lag1": _corr_pairs(d, consecutive, consecutive + 1, var),
+            "lag24": _lag_by_time(d, seconds, 86400.0, var) if hourly else None,
+            "lag168": _lag_by_time(d, seconds, 7 * 86400.0, var) if hourly else None,
+        },
+    }
+
+    if days is None:
+        days = np.floor(seconds / 86400.0).astype(np.int64)
+    days = np.asarray(days, dtype=np.int64)
+    per_day = max(1, int(round(86400.0 / step))) if hourly else 1
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    counts = np.add.reduceat(ok.astype(int), starts)
+    sums = np.add.reduceat(np.where(ok, e, 0.0), starts)
+    complete = counts >= DAY_COVERAGE * per_day
+    day_mean = np.where(complete & (counts > 0), sums / np.maximum(counts, 1), np.nan)
+    day_label = days[starts]
+    # Daily means on a calendar grid, so missing days break the day-to-day pairs.
+    grid = np.full(int(day_label[-1] - day_label[0]) + 1, np.nan)
+    grid[day_label - day_label[0]] = day_mean
+    within = e - np.repeat(day_mean, np.diff(np.r_[starts, e.size]))
+    within_ok = np.isfinite(within)
+    within_sd = float(np.std(within[within_ok])) if hourly and within_ok.sum() > 1 else None
+    within_lag1 = None
+    if hourly and within_sd:
+        same_day = consecutive[days[consecutive] == days[consecutive + 1]]
+        within_lag1 = _corr_pairs(within, same_day, same_day + 1, within_sd**2)
+    scale_cv = None
+    if hourly and within_ok.any():
+        sq = np.add.reduceat(np.where(within_ok, within * within, 0.0), starts)
+        n_w = np.add.reduceat(within_ok.astype(int), starts)
+        day_sd = np.sqrt(sq[complete] / np.maximum(n_w[complete], 1))
+        if day_sd.size >= 2 and day_sd.mean() > 0:
+            scale_cv = float(day_sd.std() / day_sd.mean())
+    means = day_mean[np.isfinite(day_mean)]
+    mean_sd = float(means.std()) if means.size > 1 else None
+    out["daily"] = {
+        "n_days": int(np.isfinite(day_mean).sum()),
+        "mean_std": mean_sd,
+        "mean_lag1": _ar1(grid),
+        "variance_share": (float(np.mean((means - mean) ** 2)) / var) if means.size > 1 and var > 0 else None,
+        "within_std": within_sd,
+        "within_lag1": within_lag1,
+        "scale_cv": scale_cv,
+    }
+
+    occupancy = None
+    occ_factor = unocc_factor = 1.0
+    if occupied is not None and hourly:
+        occ = np.asarray(occupied, dtype=bool)
+        a = within if within_sd else d
+        occ_sd = float(np.sqrt(np.nanmean(a[occ & within_ok] ** 2))) if (occ & within_ok).any() else None
+        unocc_sd = float(np.sqrt(np.nanmean(a[~occ & within_ok] ** 2))) if (~occ & within_ok).any() else None
+        occupancy = {"occupied_share": float(occ[ok].mean()), "occupied_std": occ_sd, "unoccupied_std": unocc_sd}
+        # Hour-to-hour changes within a day carry no day-level part: their scale in occupied and
+        # unoccupied hours gives the ratio of the two hourly scales.
+        same_day = consecutive[days[consecutive] == days[consecutive + 1]]
+        step_sq = (e[same_day + 1] - e[same_day]) ** 2
+        both_occ = occ[same_day] & occ[same_day + 1]
+        both_unocc = ~occ[same_day] & ~occ[same_day + 1]
+        fine = np.isfinite(step_sq)
+        if (both_occ & fine).sum() >= MIN_PAIRS and (both_unocc & fine).sum() >= MIN_PAIRS:
+            ratio = math.sqrt(float(step_sq[both_occ & fine].mean()) / max(float(step_sq[both_unocc & fine].mean()),
+                                                                           1e-300))
+            share = occupancy["occupied_share"]
+            unocc_factor = 1.0 / math.sqrt(share * ratio * ratio + 1.0 - share)
+            occ_factor = ratio * unocc_factor
+    out["occupancy"] = occupancy
+    day_sd = day_phi = None
+    hour_sd = within_sd if hourly else float(ev.std())
+    lag1 = out["autocorrelation"]["lag1"]
+    hour_rho = None if lag1 is None else float(np.clip(lag1, 0.0, 0.99))
+    if hourly and mean_sd is not None and within_sd and lag1 is not None:
+        day_var, hour_var, hour_rho = _two_level_moments(var, lag1, within_sd**2, per_day, within_lag1 or 0.0)
+        day_sd, hour_sd = math.sqrt(day_var), math.sqrt(hour_var)
+        if out["daily"]["mean_lag1"] is not None and day_var > 0:
+            day_phi = float(np.clip(out["daily"]["mean_lag1"] * mean_sd**2 / day_var, 0.0, 0.99))
+    out["simulation"] = {
+        "day_sd": day_sd,
+        "day_phi": day_phi,
+        "hour_sd": hour_sd,
+        "hour_rho": hour_rho,
+        "occupied_factor": occ_factor,
+        "unoccupied_factor": unocc_factor,
+    }
+
+    length = 7 * per_day if hourly else 28
+    values: list[list[float | None]] = []
+    run_ok = ok.copy()
+    run_ok[1:] &= np.isclose(np.diff(seconds), step, rtol=1e-6)
+    # Start of every run of `length` consecutive finite readings.
+    breaks = np.flatnonzero(~run_ok)
+    candidates = []
+    bounds = np.unique(np.r_[0, breaks, e.size])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        first = a if ok[a] else a + 1
+        for s in range(first, b - length + 1, length):
+            candidates.append(s)
+    if candidates:
+        pick = np.unique(np.linspace(0, len(candidates) - 1, min(MAX_BLOCKS, len(candidates))).round().astype(int))
+        values = [_round(e[candidates[i]: candidates[i] + length]) for i in pick]
+    out["blocks"] = {
+        "length": length,
+        "values": values,
+        "daily_means": _round(means[-MAX_DAILY_MEANS:]) if hourly else [],
+    }
+    return _clean(out)
