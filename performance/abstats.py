@@ -138,14 +138,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from baselines.engine.hac import ewc_terms, ewc_variance
+
 from .hac import (
     PHI_BOUND,
     ar_order_cap,
     ar_prewhitened_variance,
     autocovariances,
     dm_statistic,
-    ewc_terms,
-    ewc_variance,
     newey_west_bandwidth,
     newey_west_variance,
     yule_walker,
@@ -160,7 +160,6 @@ __all__ = [
     "autocovariances",
     "batch_means_test",
     "dm_statistic",
-    "ewc_terms",
     "interim",
     "naive_t_test",
     "newey_west_bandwidth",

@@ -12,14 +12,14 @@ import math
 
 import numpy as np
 
+from baselines.engine.hac import ewc_variance
+
 __all__ = [
     "PHI_BOUND",
     "ar_order_cap",
     "ar_prewhitened_variance",
     "autocovariances",
     "dm_statistic",
-    "ewc_terms",
-    "ewc_variance",
     "newey_west_bandwidth",
     "newey_west_variance",
     "yule_walker",
@@ -27,7 +27,6 @@ __all__ = [
 
 # Andrews & Monahan (1992) bound: keeps 1/(1 - phi)^2 finite on near-unit-root samples.
 PHI_BOUND = 0.97
-_EWC_COEFFICIENT = 0.4
 _MAX_AR_ORDER = 4
 
 
@@ -71,20 +70,6 @@ def dm_statistic(d: np.ndarray, bandwidth: int) -> float:
     return float(x.mean() / math.sqrt(lrv / (n - 1)))
 
 
-def ewc_terms(n: int) -> int:
-    """Number of cosine terms of the EWC estimator: ``floor(0.4 n^(2/3))``, at least 1."""
-    return max(1, int(math.floor(_EWC_COEFFICIENT * n ** (2.0 / 3.0))))
-
-
-def ewc_variance(u: np.ndarray, nu: int) -> np.ndarray:
-    """Equal-weighted cosine long-run variance of ``u`` along the last axis."""
-    m = u.shape[-1]
-    t = np.arange(m) + 0.5
-    j = np.arange(1, nu + 1)
-    # Cosine regressors sum to zero over the sample, so the mean of u needs no removal.
-    basis = math.sqrt(2.0 / m) * np.cos(np.pi * np.outer(j, t) / m)
-    projections = u @ basis.T
-    return np.mean(projections * projections, axis=-1)
 
 
 def autocovariances(d: np.ndarray, max_lag: int) -> np.ndarray:

@@ -30,16 +30,25 @@ def ewc_terms(n: int) -> int:
     return max(1, int(math.floor(EWC_COEFFICIENT * n ** (2.0 / 3.0))))
 
 
+def ewc_variance(u: np.ndarray, nu: int) -> np.ndarray:
+    """Equal-weighted cosine long-run variance of ``u`` along the last axis (``nu`` terms)."""
+    m = u.shape[-1]
+    t = np.arange(m) + 0.5
+    j = np.arange(1, nu + 1)
+    # Cosine regressors sum to zero over the sample, so the mean of u needs no removal.
+    basis = math.sqrt(2.0 / m) * np.cos(np.pi * np.outer(j, t) / m)
+    projections = u @ basis.T
+    return np.mean(projections * projections, axis=-1)
+
+
 def _ewc_long_run_variance(x: np.ndarray) -> tuple[float, float]:
     """Prewhitened EWC long-run variance of a mean-zero series, and its degrees of freedom."""
     m = x.size
     ss = float(x @ x)
     phi = float(np.clip(x[1:] @ x[:-1] / ss, -PHI_BOUND, PHI_BOUND)) if ss > 0 else 0.0
     v = x[1:] - phi * x[:-1]
+    omega = float(ewc_variance(v, ewc_terms(v.size))) / (1.0 - phi) ** 2
     nu = ewc_terms(v.size)
-    t = np.arange(v.size) + 0.5
-    basis = math.sqrt(2.0 / v.size) * np.cos(np.pi * np.outer(np.arange(1, nu + 1), t) / v.size)
-    omega = float(np.mean((basis @ v) ** 2)) / (1.0 - phi) ** 2
     inv_df = 1.0 / nu + 2.0 * (1.0 - phi * phi) / (m * (1.0 - phi) ** 2)
     return omega, 1.0 / inv_df
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
+from baselines.engine.hac import ewc_terms
 from performance import abstats
 from performance.absim import simulate_errors
 from performance.abstats import (
@@ -24,7 +25,6 @@ from performance.abstats import (
     autocovariances,
     batch_means_test,
     dm_statistic,
-    ewc_terms,
     interim,
     naive_t_test,
     newey_west_variance,
