@@ -26,6 +26,7 @@ class AlertType(models.TextChoices):
     DEGRADATION = "degradation", "Degradation"
     TRAINING_FAILED = "training_failed", "Training failed"
     AB_TEST_COMPLETED = "ab_test_completed", "A/B test completed"
+    FORECAST_DEGRADATION = "forecast_degradation", "Forecast degradation"
 
 
 class TriggerType(models.TextChoices):
@@ -33,6 +34,7 @@ class TriggerType(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     DRIFT = "drift", "Drift"
     DEGRADATION = "degradation", "Degradation"
+    REBASELINE = "rebaseline", "Re-baseline decided by staff"
 
 
 class TrainingStatus(models.TextChoices):
@@ -46,6 +48,7 @@ class ABTestStatus(models.TextChoices):
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
+    STOPPED = "stopped", "Stopped by staff"
 
 
 class ABDecision(models.TextChoices):
@@ -53,6 +56,15 @@ class ABDecision(models.TextChoices):
     A_WINS = "a_wins", "A wins"
     B_WINS = "b_wins", "B wins"
     INCONCLUSIVE = "inconclusive", "Inconclusive"
+
+
+class AlertResolution(models.TextChoices):
+    """How an alert was closed."""
+
+    MANUAL = "manual", "Resolved by staff"
+    RECOVERED = "recovered", "Recovered after consecutive clean checks"
+    SUPERSEDED = "superseded", "Superseded: its version was retired"
+    REBASELINED = "rebaselined", "Re-baselined by staff"
 
 
 class MetricSource(models.TextChoices):
@@ -289,6 +301,14 @@ class ModelAlert(models.Model):
     model_type = models.CharField(max_length=32, choices=ModelType.choices)
     alert_type = models.CharField(max_length=32, choices=AlertType.choices)
     severity = models.CharField(max_length=16, choices=Severity.choices)
+    peak_severity = models.CharField(max_length=16, choices=Severity.choices, blank=True, default="")
+    # The check that set the current severity and the one that set the peak: the alert's evidence.
+    metric = models.ForeignKey(
+        "ModelPerformanceMetric", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    peak_metric = models.ForeignKey(
+        "ModelPerformanceMetric", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     message = models.TextField()
     details = models.JSONField(default=dict, blank=True)
     occurrences = models.PositiveIntegerField(default=1)
@@ -299,6 +319,7 @@ class ModelAlert(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="resolved_alerts"
     )
+    resolution = models.CharField(max_length=16, choices=AlertResolution.choices, blank=True, default="")
     resolution_notes = models.TextField(blank=True, default="")
     auto_action_taken = models.CharField(max_length=200, blank=True, default="")
     notified_at = models.DateTimeField(null=True, blank=True)
@@ -406,6 +427,9 @@ class UnresolvedModelAlert(models.Model):
     alert_type = models.CharField(max_length=32, choices=AlertType.choices)
     severity = models.CharField(max_length=16, choices=Severity.choices)
     severity_rank = models.IntegerField()
+    peak_severity = models.CharField(max_length=16, choices=Severity.choices)
+    metric = models.ForeignKey("ModelPerformanceMetric", null=True, on_delete=models.DO_NOTHING, related_name="+")
+    peak_metric = models.ForeignKey("ModelPerformanceMetric", null=True, on_delete=models.DO_NOTHING, related_name="+")
     message = models.TextField()
     details = models.JSONField()
     occurrences = models.PositiveIntegerField()

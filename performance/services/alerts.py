@@ -11,7 +11,7 @@ from django.utils import timezone
 from baselines.models import EnergyBaseline, Machine
 from enms.users import acting_user
 
-from ..models import AlertType, ModelAlert, Severity
+from ..models import AlertResolution, AlertType, ModelAlert, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +81,9 @@ def alert_resolve(*, alert: ModelAlert, user, notes: str = "") -> ModelAlert:
         locked.is_resolved = True
         locked.resolved_at = timezone.now()
         locked.resolved_by = acting_user(user)
+        locked.resolution = AlertResolution.MANUAL
         locked.resolution_notes = notes
-        locked.save(update_fields=["is_resolved", "resolved_at", "resolved_by", "resolution_notes"])
+        locked.save(update_fields=["is_resolved", "resolved_at", "resolved_by", "resolution", "resolution_notes"])
         return locked
 
 
