@@ -23,14 +23,19 @@ def baseline_activate(*, baseline: EnergyBaseline, user=None) -> EnergyBaseline:
         if locked.status == BaselineStatus.ACTIVE:
             return locked
         now = timezone.now()
-        (
+        retired = list(
             EnergyBaseline.objects.select_for_update()
             .filter(machine_id=locked.machine_id, model_type=locked.model_type, status=BaselineStatus.ACTIVE)
-            .update(status=BaselineStatus.RETIRED, retired_at=now)
+            .values_list("pk", flat=True)
         )
+        EnergyBaseline.objects.filter(pk__in=retired).update(status=BaselineStatus.RETIRED, retired_at=now)
         locked.status = BaselineStatus.ACTIVE
         locked.activated_at = now
         locked.save(update_fields=["status", "activated_at"])
+        # The performance layer closes what belonged to the retired versions (their open alerts).
+        hook = getattr(settings, "ENMS_VERSIONS_RETIRED_HOOK", "")
+        if hook and retired:
+            import_string(hook)(versions=retired)
         return locked
 
 

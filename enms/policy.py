@@ -62,6 +62,9 @@ def policy_overrides_errors(overrides: Any) -> list[str]:
         elif key in _NUMBERS or key == "retrain_window_days":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 errors.append(f"{key} must be a non-negative number.")
+        elif key == "recovery_clean_checks":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+                errors.append("recovery_clean_checks must be a whole number from 1 to 1000.")
         elif key in _SWITCHES and not isinstance(value, bool):
             errors.append(f"{key} must be true or false.")
         elif key == "promotion_mode" and value not in _PROMOTION_MODES:

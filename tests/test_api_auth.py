@@ -104,7 +104,7 @@ def scenario():
         "abtest": ModelABTestFactory(model_a=model, model_b=candidate, status="completed", decision="inconclusive",
                                      started_at=datetime.fromisoformat("2025-01-13T00:00:00+00:00"),
                                      ends_at=datetime.fromisoformat("2025-01-20T00:00:00+00:00")).pk,
-        "alert": ModelAlertFactory(model=model, severity="critical").pk,
+        "alert": ModelAlertFactory(model=candidate, severity="critical").pk,
     }
 
 

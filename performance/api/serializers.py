@@ -361,14 +361,18 @@ class ABResultsSerializer(serializers.Serializer):
 class AlertSerializer(serializers.ModelSerializer):
     model_id = serializers.UUIDField(read_only=True, allow_null=True)
     machine_id = serializers.UUIDField(read_only=True)
+    metric_id = serializers.UUIDField(read_only=True, allow_null=True,
+                                      help_text="The check (metrics row) that set the current severity.")
+    peak_metric_id = serializers.UUIDField(read_only=True, allow_null=True,
+                                           help_text="The check that first reached the peak severity.")
     resolved_by = serializers.CharField(source="resolved_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = ModelAlert
         fields = (
-            "id", "model_id", "machine_id", "model_type", "alert_type", "severity", "message", "details",
-            "occurrences", "first_seen", "last_seen", "is_resolved", "resolved_at", "resolved_by",
-            "resolution_notes", "auto_action_taken",
+            "id", "model_id", "machine_id", "model_type", "alert_type", "severity", "peak_severity", "metric_id",
+            "peak_metric_id", "message", "details", "occurrences", "first_seen", "last_seen", "is_resolved",
+            "resolution", "resolved_at", "resolved_by", "resolution_notes", "auto_action_taken",
         )
         read_only_fields = fields
 
@@ -376,12 +380,15 @@ class AlertSerializer(serializers.ModelSerializer):
 class ActiveAlertSerializer(serializers.ModelSerializer):
     model_id = serializers.UUIDField(read_only=True, allow_null=True)
     machine_id = serializers.UUIDField(read_only=True)
+    metric_id = serializers.UUIDField(read_only=True, allow_null=True)
+    peak_metric_id = serializers.UUIDField(read_only=True, allow_null=True)
 
     class Meta:
         model = UnresolvedModelAlert
         fields = (
-            "id", "model_id", "machine_id", "machine_name", "model_type", "alert_type", "severity", "message",
-            "details", "occurrences", "first_seen", "last_seen", "auto_action_taken",
+            "id", "model_id", "machine_id", "machine_name", "model_type", "alert_type", "severity", "peak_severity",
+            "metric_id", "peak_metric_id", "message", "details", "occurrences", "first_seen", "last_seen",
+            "auto_action_taken",
         )
         read_only_fields = fields
 
@@ -395,3 +402,17 @@ class ActiveAlertQuerySerializer(serializers.Serializer):
 
 class ResolveSerializer(ClosedSerializer):
     resolution_notes = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000, multiline=True)
+
+
+class RebaselineSerializer(ClosedSerializer):
+    reason = StrictCharField(max_length=10_000, multiline=True,
+                             help_text="Why the new consumption level is the new normal; kept with the training job.")
+    training_start = AwareDateTimeField(required=False, help_text="Default: the change point in the alert's evidence.")
+
+
+class StopSerializer(ClosedSerializer):
+    reason = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000, multiline=True)
+
+
+class RebaselineAcceptedSerializer(serializers.Serializer):
+    training_id = serializers.UUIDField()

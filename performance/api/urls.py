@@ -17,7 +17,9 @@ urlpatterns = [
     path("retrain/trigger", views.RetrainTriggerView.as_view(), name="retrain-trigger"),
     path("ab-test/start", views.ABTestStartView.as_view(), name="ab-test-start"),
     path("ab-test/<str:pk>/results", views.ABTestResultsView.as_view(), name="ab-test-results"),
+    path("ab-test/<str:pk>/stop", views.ABTestStopView.as_view(), name="ab-test-stop"),
     path("alerts/active", views.ActiveAlertsView.as_view(), name="alerts-active"),
     path("alerts/<str:pk>/resolve", views.AlertResolveView.as_view(), name="alert-resolve"),
+    path("alerts/<str:pk>/rebaseline", views.AlertRebaselineView.as_view(), name="alert-rebaseline"),
     *router.urls,
 ]

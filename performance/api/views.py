@@ -25,8 +25,8 @@ from ..models import (
     TriggerType,
 )
 from ..selectors import abtests_list, alerts_active, alerts_list, metrics_list, metrics_trend, training_history_list
-from ..services.abtests import abtest_results, abtest_start_from_api
-from ..services.alerts import alert_resolve
+from ..services.abtests import abtest_results, abtest_start_from_api, abtest_stop
+from ..services.alerts import alert_rebaseline, alert_resolve
 from ..services.drift import drift_check
 from ..services.metrics import metrics_record
 from ..services.training import ACTIVATE_PERMISSION, training_trigger
@@ -44,9 +44,12 @@ from .serializers import (
     MetricRecordBatchSerializer,
     MetricRecordSerializer,
     MetricSerializer,
+    RebaselineAcceptedSerializer,
+    RebaselineSerializer,
     ResolveSerializer,
     RetrainAcceptedSerializer,
     RetrainTriggerSerializer,
+    StopSerializer,
     TrainingHistorySerializer,
     TrendQuerySerializer,
     TrendSerializer,
@@ -415,3 +418,53 @@ class AlertResolveView(GenericAPIView):
         with transaction.atomic():
             resolved = alert_resolve(alert=alert, user=request.user, notes=body.validated_data["resolution_notes"])
         return Response(AlertSerializer(resolved).data)
+
+
+class AlertRebaselineView(GenericAPIView):
+    """Re-baseline from an alert: the consumption change it reports is the new normal."""
+
+    permission_model, permission_action = EnergyBaseline, "change"
+    queryset = ModelAlert.objects.all()
+    serializer_class = RebaselineSerializer
+    parser_classes = API_PARSERS
+
+    @extend_schema(
+        request=RebaselineSerializer,
+        responses={202: RebaselineAcceptedSerializer, **error_responses(*POST_ERRORS, 404, 409)},
+        description="Queues a training job with `trigger_type` `rebaseline` that learns from the change point in "
+        "the alert's evidence (or `training_start`) on, keeps `reason` as its trigger reason, and resolves the "
+        "alert as `rebaselined` with that reason. Needs the permission to change baselines "
+        "(`baselines.change_energybaseline`). 400 without a reason or without a change point and no "
+        "`training_start`; 409 when the alert is resolved or a training job is open for the machine.",
+        examples=[OpenApiExample("Re-baseline after a process change", request_only=True,
+                                 value={"reason": "Second shift added on line 2 from March."})],
+    )
+    def post(self, request, pk):
+        body = RebaselineSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alert = get_object_or_404(ModelAlert, pk=pk)
+        job = alert_rebaseline(alert=alert, user=request.user, reason=body.validated_data["reason"],
+                               training_start=body.validated_data.get("training_start"))
+        return Response({"training_id": job.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class ABTestStopView(GenericAPIView):
+    """Stop a running A/B test by hand: status `stopped`, decision `inconclusive`, nothing promoted."""
+
+    permission_model, permission_action = ModelABTest, "change"
+    queryset = ModelABTest.objects.all()
+    serializer_class = StopSerializer
+    parser_classes = API_PARSERS
+
+    @extend_schema(
+        request=StopSerializer,
+        responses={200: ABTestSerializer, **error_responses(*POST_ERRORS, 404, 409)},
+        description="409 when the test is not running. Needs `performance.change_modelabtest`.",
+        examples=[OpenApiExample("Stop", request_only=True, value={"reason": "Line 2 shut down for the audit."})],
+    )
+    def post(self, request, pk):
+        body = StopSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        test = get_object_or_404(ModelABTest, pk=pk)
+        stopped = abtest_stop(test=test, user=request.user, reason=body.validated_data["reason"])
+        return Response(ABTestSerializer(stopped).data)

@@ -134,7 +134,7 @@ def _decide(*, test: ModelABTest) -> ModelABTest:
     from baselines.services import baseline_activate
 
     from ..models import AlertType, Severity
-    from .alerts import alert_raise
+    from .alerts import alert_raise, alerts_supersede
 
     evaluation = abtest_evaluate(test=test, final=True)
     paired = evaluation["paired"]
@@ -153,6 +153,7 @@ def _decide(*, test: ModelABTest) -> ModelABTest:
         baseline_activate(baseline=winner)
         EnergyBaseline.objects.filter(pk=loser.pk, status=BaselineStatus.CANDIDATE).update(
             status=BaselineStatus.RETIRED, retired_at=timezone.now())
+        alerts_supersede(versions=[loser.pk])
         promoted = str(winner.pk)
     alert_raise(
         machine=test.machine, model=test.model_b, model_type=test.model_type,
@@ -192,15 +193,45 @@ def abtests_complete_due(*, now: datetime | None = None) -> int:
     return completed
 
 
+def abtest_stop(*, test: ModelABTest, user=None, reason: str = "") -> ModelABTest:
+    """Stop a running test by hand: `stopped`, decision `inconclusive`, nothing promoted. The
+    arms' figures so far are kept with the reason. 409 (`Conflict`) when it is not running."""
+    from baselines.artifacts import ArtifactRefused
+
+    with transaction.atomic():
+        locked = (ModelABTest.objects.select_for_update().select_related("model_a", "model_b")
+                  .filter(pk=test.pk).first())
+        if locked is None or locked.status != ABTestStatus.RUNNING:
+            raise Conflict(f"This A/B test is {locked.status if locked else 'gone'}, not running.")
+        now = timezone.now()
+        try:
+            results = abtest_evaluate(test=locked, final=False, now=now)
+        except (ArtifactRefused, ValueError) as exc:
+            results = {"error": str(exc)}
+        who = acting_user(user)
+        results["stopped"] = {"reason": reason, "by": who.get_username() if who else None, "at": now.isoformat()}
+        locked.results = results
+        locked.status = ABTestStatus.STOPPED
+        locked.decision = "inconclusive"
+        locked.winner = None
+        locked.completed_at = now
+        locked.save(update_fields=["results", "status", "decision", "winner", "completed_at"])
+    return locked
+
+
 def abtest_results(*, test: ModelABTest) -> dict:
     """Results as the API shows them: stored once decided, computed live (interim) while running."""
-    if test.status == ABTestStatus.COMPLETED and test.results:
+    if test.status in (ABTestStatus.COMPLETED, ABTestStatus.STOPPED) and "arms" in (test.results or {}):
         evaluation = test.results
+    elif test.status == ABTestStatus.STOPPED:
+        evaluation = {"arms": {key: {"model_id": str(m), "n": 0, "mae": None, "rmse": None, "cv_rmse": None,
+                                     "nmbe": None} for key, m in (("a", test.model_a_id), ("b", test.model_b_id))},
+                      "paired": {}}
     else:
         evaluation = abtest_evaluate(test=test, final=False)
     paired = evaluation["paired"]
     decision = test.decision if test.status == ABTestStatus.COMPLETED else "running"
-    if test.status == ABTestStatus.CANCELLED:
+    if test.status in (ABTestStatus.CANCELLED, ABTestStatus.STOPPED):
         decision = "inconclusive"
     return {
         "id": test.pk,
@@ -212,5 +243,5 @@ def abtest_results(*, test: ModelABTest) -> dict:
         "paired": {k: paired.get(k) for k in ("n", "mean_loss_difference", "statistic", "p_value", "ci_low",
                                               "ci_high", "method")},
         "ends_at": test.ends_at,
-        "reason": paired.get("reason"),
+        "reason": ((test.results or {}).get("stopped") or {}).get("reason") or paired.get("reason"),
     }

@@ -20,7 +20,7 @@ from ..drift.reference import reference_statistics
 from ..drift.thresholds import DriftThresholds
 from ..drift.verdict import check_drift
 from ..models import AlertType, MetricSource, Severity
-from .alerts import alert_raise
+from .alerts import alert_note_clean, alert_raise
 from .metrics import metric_build
 
 CURRENT_WINDOW = timedelta(days=7)
@@ -174,21 +174,18 @@ def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, 
         actions: list[dict] = []
         suggested: list[dict] = []
         if severity in (Severity.WARNING, Severity.CRITICAL):
-            reasons = "; ".join(result["details"].get("reasons", [])[:3])
+            # The alert's message and evidence are written from the stored check (`metric`).
             alert, _ = alert_raise(
                 machine=model.machine, model=model, model_type=model.model_type, alert_type=AlertType.DRIFT,
-                severity=severity,
-                message=f"{severity.capitalize()} drift on {model.machine} v{model.version}"
-                        f" (score {result['drift_score']:.2f}){': ' + reasons if reasons else ''}",
-                details={"metric_id": str(row.pk), "drift_score": result["drift_score"],
-                         "reasons": result["details"].get("reasons", []),
-                         "change_point": details["concept_drift"]["change_point"]},
+                severity=severity, metric=row,
             )
             if auto_actions:
                 from .actions import alert_auto_actions
 
                 outcome = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift", user=user)
                 actions, suggested = outcome.actions, outcome.suggested
+        else:
+            alert_note_clean(model=model, alert_type=AlertType.DRIFT, metric=row, policy=policy)
     data = {
         name: {k: v.get(k) for k in ("psi", "ks_statistic", "ks_pvalue", "wasserstein", "out_of_range_share",
                                      "drifted", "level")}

@@ -18,8 +18,8 @@ from baselines.models import EnergyBaseline, ModelType
 from baselines.selectors import readings_frame
 from enms.policy import ashrae_limits, policy_for
 
-from ..models import AlertType, MetricSource, ModelPerformanceMetric, Severity
-from .alerts import alert_artifact_refused, alert_raise
+from ..models import AlertType, MetricSource, ModelAlert, ModelPerformanceMetric, Severity
+from .alerts import alert_artifact_refused, alert_note_clean, alert_raise
 from .metrics import metric_build
 
 MIN_EVALUATION_ROWS = 24
@@ -94,7 +94,7 @@ def evaluation_cycle(*, batch_size: int = 200, now: datetime | None = None, wind
         if frame.empty:
             continue
         groups = {key: group for key, group in frame.groupby("machine_id", sort=False)}
-        rows, degraded, refused = [], [], []
+        rows, degraded, refused, clean = [], [], [], []
         policies: dict = {}
         for model in batch:
             group = groups.get(model.machine_id)
@@ -117,9 +117,18 @@ def evaluation_cycle(*, batch_size: int = 200, now: datetime | None = None, wind
             severity, reasons = _degradation(model, row, policy)
             if severity:
                 degraded.append((model, row, severity, reasons, policy))
+            else:
+                clean.append((model, row, policy))
         with transaction.atomic():
             ModelPerformanceMetric.objects.bulk_create(rows, batch_size=1000)
         stored += len(rows)
+        open_ids = set(ModelAlert.objects.filter(
+            model_id__in=[m.pk for m, _, _ in clean], alert_type=AlertType.DEGRADATION, is_resolved=False,
+        ).values_list("model_id", flat=True)) if clean else set()
+        for model, row, policy in clean:
+            if model.pk not in open_ids:
+                continue
+            alert_note_clean(model=model, alert_type=AlertType.DEGRADATION, metric=row, policy=policy)
         for model, reason in refused:
             alert_artifact_refused(model=model, reason=reason, cycle="evaluation")
         alerts += len(refused)
@@ -127,8 +136,7 @@ def evaluation_cycle(*, batch_size: int = 200, now: datetime | None = None, wind
             alert, _ = alert_raise(
                 machine=model.machine, model=model, model_type=model.model_type, alert_type=AlertType.DEGRADATION,
                 severity=severity, message=f"{model.machine} v{model.version} degraded: " + "; ".join(reasons),
-                details={"metric_id": str(row.pk), "rmse_degradation": row.rmse_degradation,
-                         "cv_rmse": row.cv_rmse, "nmbe": row.nmbe, "ashrae_pass": row.ashrae_pass},
+                details={"reasons": reasons}, metric=row,
             )
             alerts += 1
             if auto_actions:

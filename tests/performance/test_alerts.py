@@ -22,14 +22,15 @@ def _raise(model, severity="warning", alert_type="drift"):
                        severity=severity, message=f"{severity} {alert_type}", details={"k": 1})
 
 
-def test_repeat_counts_and_escalates_but_never_downgrades():
+def test_repeat_counts_follows_the_latest_severity_and_keeps_the_peak():
     model = EnergyBaselineFactory()
     first, created = _raise(model)
-    assert created and first.occurrences == 1
+    assert created and first.occurrences == 1 and first.peak_severity == "warning"
     again, created = _raise(model, "critical")
     assert not created and again.pk == first.pk and again.occurrences == 2 and again.severity == "critical"
     third, _ = _raise(model, "warning")
-    assert third.occurrences == 3 and third.severity == "critical"
+    assert third.occurrences == 3 and third.severity == "warning" and third.peak_severity == "critical"
+    assert third.details["peak"]["severity"] == "critical" and third.details["peak"]["message"] == "critical drift"
     assert third.last_seen >= third.first_seen
     other, created = _raise(model, alert_type="degradation")
     assert created and ModelAlert.objects.count() == 2
