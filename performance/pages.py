@@ -29,7 +29,33 @@ CONTROL_PERMISSIONS = {
     "retrain": "performance.add_modeltraininghistory",
     "ab_test": "performance.add_modelabtest",
     "resolve_alert": "performance.change_modelalert",
+    "rebaseline": "baselines.change_energybaseline",
+    "ab_stop": "performance.change_modelabtest",
 }
+# What a user must be allowed to read to see the pages at all (the pages' scripts read the API,
+# which asks for the same rights).
+VIEW_PERMISSIONS = (
+    "baselines.view_machine",
+    "baselines.view_energybaseline",
+    "performance.view_modelperformancemetric",
+    "performance.view_modelalert",
+)
+
+
+def view_required(page):
+    """Signed in (else to the login page) and holding `VIEW_PERMISSIONS` (else a 403 page that
+    says which rights are missing, so staff know what to grant)."""
+    from functools import wraps
+
+    @wraps(page)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        missing = [perm for perm in VIEW_PERMISSIONS if not request.user.has_perm(perm)]
+        if missing:
+            return render(request, "ui/forbidden.html", {"missing": missing}, status=403)
+        return page(request, *args, **kwargs)
+
+    return wrapper
 
 TREND_BUCKETS = ("hour", "day", "week")
 
@@ -68,7 +94,7 @@ def _default_model(versions: list[EnergyBaseline]) -> EnergyBaseline | None:
     return None
 
 
-@login_required
+@view_required
 def model_performance_page(request: HttpRequest) -> HttpResponse:
     """One model's trends, drift, alerts, training history and A/B tests, with the controls the
     user has the rights for. Deep-linkable with `?machine=<uuid>&model=<uuid>&bucket=day`."""
@@ -170,7 +196,7 @@ FLEET_COLUMNS = (
     ("alerts", "Open alerts"),
     ("evaluated_at", "Last evaluation"),
 )
-@login_required
+@view_required
 def fleet_page(request: HttpRequest) -> HttpResponse:
     """Every machine's active models side by side, worst first; sortable and filterable by site,
     machine type and model type through GET parameters."""

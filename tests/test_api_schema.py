@@ -197,6 +197,17 @@ def test_openapi_json_is_served_as_json(client):
 
 
 @pytest.mark.django_db
+@pytest.mark.django_db
+def test_every_operation_has_a_tag_and_a_summary(client):
+    schema = json.loads(client.get("/openapi.json").content)
+    tags = {t["name"] for t in schema["tags"]}
+    assert {"machines", "readings", "baselines", "metrics", "drift", "training", "A/B tests", "alerts"} <= tags
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            assert len(operation["tags"]) == 1 and operation["tags"][0] in tags, (method, path)
+            assert operation["summary"] and len(operation["summary"]) <= 120, (method, path)
+
+
 def test_openapi_json_is_json_without_an_accept_header(client):
     response = client.get("/openapi.json")
     assert response.status_code == 200
@@ -215,7 +226,8 @@ def test_docs_use_local_static_files_only(client):
     assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
     static = [a for a in assets if a.startswith("/static/")]
     # Swagger UI's start-up script is served by the page itself, so no script is inline (CSP).
-    assert set(assets) - set(static) == {"/docs?script="}, assets
+    # ... and the link back to the dashboard.
+    assert set(assets) - set(static) == {"/docs?script=", "/ui/fleet"}, assets
     assert static
     for asset in static:  # shipped with the app (drf-spectacular-sidecar), not fetched from anywhere
         assert finders.find(asset.removeprefix("/static/")), asset

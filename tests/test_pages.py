@@ -25,6 +25,8 @@ CONTROL_PERMS = {
     "retrain": "add_modeltraininghistory",
     "ab_test": "add_modelabtest",
     "resolve_alert": "change_modelalert",
+    "rebaseline": "change_energybaseline",
+    "ab_stop": "change_modelabtest",
 }
 CONTROL_MARKERS = {
     "drift_check": 'id="run-drift"',
@@ -34,18 +36,30 @@ CONTROL_MARKERS = {
 
 
 def grant(user, *codenames):
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="performance", codename__in=codenames))
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=("performance", "baselines"),
+                                                         codename__in=codenames))
+    return user
+
+
+VIEW_PERMS = {"baselines": ("view_machine", "view_energybaseline"),
+              "performance": ("view_modelperformancemetric", "view_modelalert")}
+
+
+def grant_view(user):
+    for app, codenames in VIEW_PERMS.items():
+        user.user_permissions.add(*Permission.objects.filter(content_type__app_label=app, codename__in=codenames))
     return user
 
 
 @pytest.fixture
 def plain_user():
-    return UserFactory(username="viewer")
+    """A user who may read the dashboard and change nothing."""
+    return grant_view(UserFactory(username="viewer"))
 
 
 @pytest.fixture
 def operator():
-    return grant(UserFactory(username="operator"), *CONTROL_PERMS.values())
+    return grant(grant_view(UserFactory(username="operator")), *CONTROL_PERMS.values())
 
 
 def page_config(response) -> dict:
@@ -74,7 +88,34 @@ def machine_with_model(name="Compressor", *, version=1, metrics=True, **metric_v
 def test_anonymous_is_sent_to_login(client, url):
     response = client.get(url)
     assert response.status_code == 302
-    assert response["Location"] == f"/admin/login/?next={url}"
+    assert response["Location"] == f"/accounts/login/?next={url}"
+
+
+def test_any_active_user_signs_in_at_accounts_login(client):
+    user = grant_view(UserFactory(username="reader"))
+    user.set_password("pw-reader-123")
+    user.save()
+    assert client.get("/accounts/login/?next=/ui/fleet").status_code == 200
+    response = client.post("/accounts/login/", {"username": "reader", "password": "pw-reader-123",
+                                                "next": "/ui/fleet"})
+    assert response.status_code == 302 and response["Location"] == "/ui/fleet"
+    html = client.get("/ui/fleet").content.decode()
+    assert 'id="signed-in-as"' in html and "reader" in html
+    bad = client.post("/accounts/login/", {"username": "reader", "password": "wrong"})
+    assert bad.status_code == 200 and "do not match" in bad.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/ui/model-performance", "/ui/fleet"])
+def test_signed_in_user_without_view_rights_gets_403_naming_them(client, url):
+    client.force_login(UserFactory(username="nobody"))
+    response = client.get(url)
+    assert response.status_code == 403
+    assert "performance.view_modelalert" in response.content.decode()
+
+
+def test_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
 
 
 def test_root_redirects_to_fleet(client, plain_user):
@@ -135,7 +176,7 @@ def test_user_with_rights_sees_every_control(client, operator):
 def test_each_right_unlocks_only_its_control(client, control):
     machine, model = machine_with_model()
     EnergyBaselineFactory(machine=machine, version=2)
-    user = grant(UserFactory(), CONTROL_PERMS[control])
+    user = grant(grant_view(UserFactory()), CONTROL_PERMS[control])
     client.force_login(user)
     response = client.get(f"/ui/model-performance?machine={machine.pk}")
     html = response.content.decode()
@@ -147,7 +188,7 @@ def test_each_right_unlocks_only_its_control(client, control):
 
 def test_resolve_right_reaches_the_page_script(client):
     machine_with_model()
-    user = grant(UserFactory(), "change_modelalert")
+    user = grant(grant_view(UserFactory()), "change_modelalert")
     client.force_login(user)
     rights = page_config(client.get("/ui/model-performance"))["rights"]
     assert rights["resolve_alert"] is True and rights["retrain"] is False
@@ -401,4 +442,4 @@ def test_logout_from_the_header_returns_to_login(client, plain_user):
     client.force_login(plain_user)
     response = client.post("/ui/logout")
     assert response.status_code == 302 and response["Location"] == "/ui/fleet"
-    assert client.get("/ui/fleet")["Location"] == "/admin/login/?next=/ui/fleet"
+    assert client.get("/ui/fleet")["Location"] == "/accounts/login/?next=/ui/fleet"

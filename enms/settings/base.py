@@ -122,7 +122,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/ui/fleet"
 
 # Request bodies above this size are refused with 413 (a 10,000-row metrics batch fits easily).
@@ -163,14 +163,18 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "EnMS model performance API",
     "DESCRIPTION": "Energy baselines per machine, their performance metrics, drift, retraining, "
-    "A/B tests and alerts.",
+    "A/B tests and alerts. [Back to the dashboard](/ui/fleet)",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "performance.models.Severity"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "enms.openapi.tag_and_summarise",
+    ],
 }
 
 # --- Celery: every CELERY_* setting is here. ---------------------------------------------------
@@ -197,6 +201,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Write each task's "last run" to the database as soon as it is sent, so the admin shows it.
+CELERY_BEAT_SYNC_EVERY = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Training jobs: a running job whose heartbeat is older than this is reaped (requeued once, then
 # failed); a pending job not picked up for this long is published again by the sweep.
@@ -233,14 +239,19 @@ ENMS_POLICY = {
     "retrain_window_days": env.int("ENMS_RETRAIN_WINDOW_DAYS", default=60),
     "auto_retrain_on_critical": env.bool("ENMS_AUTO_RETRAIN_ON_CRITICAL", default=True),
     "notify_critical": env.bool("ENMS_NOTIFY_CRITICAL", default=True),
+    # An open drift or degradation alert is resolved as `recovered` after this many clean checks in a row.
+    "recovery_clean_checks": env.int("ENMS_RECOVERY_CLEAN_CHECKS", default=3),
     "drift": {},
 }
 
 # Hooks through which the lower layers (enms, baselines) call into `performance` without importing
 # it: policy sections validated by a higher layer, and the drift reference stored with every
-# trained version (called as `hook(fit=FitResult, frame=DataFrame) -> dict`).
+# trained version (called as `hook(fit=FitResult, frame=DataFrame) -> dict`), and what is closed
+# when versions are retired.
 ENMS_POLICY_SECTION_VALIDATORS = {"drift": "performance.drift.thresholds.validate_overrides"}
 ENMS_TRAINING_REFERENCE_HOOK = "performance.services.drift.drift_reference_build"
+# Called as `hook(versions=[ids])` in the transaction that retires versions (a new one became active).
+ENMS_VERSIONS_RETIRED_HOOK = "performance.services.alerts.alerts_supersede"
 
 # --- Artifacts and input bounds --------------------------------------------------------------------
 # The key that signs stored model artifacts (baselines/artifacts.py). Production requires it; the
