@@ -8,6 +8,7 @@ script per page from the public API, so the browser sees exactly what API client
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -94,6 +95,75 @@ def _default_model(versions: list[EnergyBaseline]) -> EnergyBaseline | None:
     return None
 
 
+RANGES = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "all": None, "custom": None}
+DEFAULT_RANGE = "90d"
+CUSUM_MAX_DAYS = 400
+
+
+def _worst_machine(machines: list[Machine]) -> Machine:
+    """The machine the page opens on when none is chosen: the fleet's worst (its first row)."""
+    rows = fleet_sort(fleet_rows(), FLEET_DEFAULT_SORT)
+    return rows[0].machine if rows else machines[0]
+
+
+def _date_param(request: HttpRequest, name: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(request.GET.get(name, "").strip())
+    except ValueError:
+        return None
+
+
+def _time_range(request: HttpRequest, last_reading):
+    """(key, start, end) of the trends' time range: 7d/30d/90d/1y back from the newest reading,
+    all, or custom dates (`start`, `end`, inclusive days in UTC)."""
+    from datetime import UTC, datetime, time, timedelta
+
+    key = request.GET.get("range", DEFAULT_RANGE)
+    if key not in RANGES:
+        key = DEFAULT_RANGE
+    if key == "custom":
+        first, last = _date_param(request, "start"), _date_param(request, "end")
+        if first and last and first <= last:
+            return key, datetime.combine(first, time(), UTC), datetime.combine(last + timedelta(days=1), time(), UTC)
+        key = DEFAULT_RANGE
+    days = RANGES[key]
+    if days is None or last_reading is None:
+        return key, None, None
+    # Open-ended: evaluations stored after the newest reading still show.
+    return key, last_reading + timedelta(hours=1) - timedelta(days=days), None
+
+
+def _cusum(model: EnergyBaseline, start, end) -> dict[str, Any] | None:
+    """Daily CUSUM of the machine's readings against `model` over the range (at most
+    `CUSUM_MAX_DAYS` back from its end), with the % above baseline over the same hours."""
+    from datetime import timedelta
+
+    import numpy as np
+
+    from baselines.artifacts import ArtifactRefused, pipeline_for
+    from baselines.engine.fit import predict
+    from baselines.selectors import readings_frame
+
+    from .cusum import cusum_daily, percent_above
+
+    if model.model_type != ModelType.ENERGY_BASELINE or end is None:
+        return None
+    start = max(start, end - timedelta(days=CUSUM_MAX_DAYS)) if start else end - timedelta(days=CUSUM_MAX_DAYS)
+    frame = readings_frame(machine_ids=[model.machine_id], start=start, end=end)
+    if frame.empty:
+        return None
+    try:
+        predicted = predict(pipeline_for(model), frame)
+    except (ArtifactRefused, ValueError, KeyError):
+        return None
+    actual = frame["energy_kwh"].to_numpy(dtype=float)
+    local = frame["timestamp"].dt.tz_convert(model.machine.time_zone or "UTC").dt.strftime("%Y-%m-%d").to_numpy()
+    return {"points": cusum_daily(local, actual, np.asarray(predicted, dtype=float)),
+            "percent_above": percent_above(actual, predicted), "version": model.version}
+
+
 @view_required
 def model_performance_page(request: HttpRequest) -> HttpResponse:
     """One model's trends, drift, alerts, training history and A/B tests, with the controls the
@@ -116,7 +186,7 @@ def model_performance_page(request: HttpRequest) -> HttpResponse:
         if machine is None:
             raise Http404("No machine with this id.")
     elif machines:
-        machine = machines[0]
+        machine = _worst_machine(machines)
 
     versions: list[EnergyBaseline] = []
     model = None
@@ -146,6 +216,7 @@ def model_performance_page(request: HttpRequest) -> HttpResponse:
     readings = readings_list(machine=machine)
     first_reading = readings.values_list("timestamp", flat=True).first()
     last_reading = readings.order_by("-timestamp").values_list("timestamp", flat=True).first()
+    range_key, range_start, range_end = _time_range(request, last_reading)
     siblings = [v for v in versions if model is not None and v.model_type == model.model_type]
     has_metrics = model is not None and metrics_list(model_id=model.pk).exists()
     cv_limit, nmbe_limit = ashrae_limits(policy_for(machine), model.data_interval if model else "hourly")
@@ -156,6 +227,10 @@ def model_performance_page(request: HttpRequest) -> HttpResponse:
         "siblings": siblings,
         "ab_default_a": next((v for v in siblings if v.status == BaselineStatus.ACTIVE), None),
         "ab_default_b": next((v for v in siblings if v.status == BaselineStatus.CANDIDATE), None),
+        "ranges": [k for k in RANGES if k != "custom"],
+        "range_key": range_key,
+        "range_start": range_start,
+        "range_end": range_end,
         "cv_limit_pct": round(cv_limit * 100, 2),
         "nmbe_limit_pct": round(nmbe_limit * 100, 2),
         "page_config": {
@@ -171,9 +246,16 @@ def model_performance_page(request: HttpRequest) -> HttpResponse:
             "lastReading": last_reading.isoformat() if last_reading else None,
             "thresholds": {"cv_rmse": cv_limit, "nmbe": nmbe_limit},
             "versions": [
-                {"id": str(v.pk), "version": v.version, "status": v.status, "modelType": v.model_type}
+                {"id": str(v.pk), "version": v.version, "status": v.status, "modelType": v.model_type,
+                 "activatedAt": v.activated_at.isoformat() if v.activated_at else None,
+                 "trainingStart": v.training_start.isoformat() if v.training_start else None,
+                 "trainingEnd": v.training_end.isoformat() if v.training_end else None}
                 for v in versions
             ],
+            "range": {"key": range_key, "start": range_start.isoformat() if range_start else None,
+                      "end": range_end.isoformat() if range_end else None},
+            "cusum": _cusum(model, range_start, range_end or (last_reading and last_reading + timedelta(hours=1)))
+            if model is not None else None,
             "rights": rights,
             "api": "/api/v1/",
         },
@@ -196,6 +278,20 @@ FLEET_COLUMNS = (
     ("alerts", "Open alerts"),
     ("evaluated_at", "Last evaluation"),
 )
+def _attach_alert_severity(rows) -> None:
+    """Each row's worst open alert severity (`alert_severity`: critical, warning or ""), one query."""
+    from .models import ModelAlert
+
+    worst: dict = {}
+    for machine_id, model_type, severity in (ModelAlert.objects.filter(is_resolved=False)
+                                             .values_list("machine_id", "model_type", "severity")):
+        key = (machine_id, model_type)
+        if worst.get(key) != "critical":
+            worst[key] = severity
+    for row in rows:
+        row.alert_severity = worst.get((row.machine.pk, row.model_type), "")
+
+
 @view_required
 def fleet_page(request: HttpRequest) -> HttpResponse:
     """Every machine's active models side by side, worst first; sortable and filterable by site,
@@ -212,6 +308,7 @@ def fleet_page(request: HttpRequest) -> HttpResponse:
         sort = FLEET_DEFAULT_SORT
 
     rows = fleet_sort(fleet_rows(site=site, machine_type=machine_type, model_type=model_type), sort)
+    _attach_alert_severity(rows)
     filters = {k: v for k, v in (("site", site), ("machine_type", machine_type), ("model_type", model_type)) if v}
     headers = []
     for key, label in FLEET_COLUMNS:

@@ -360,7 +360,7 @@ def test_fleet_login_navigation_and_sorting(contexts, live_server, plant, admin_
     context = contexts(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(live_server.url + "/ui/fleet")
-    assert "/admin/login/" in page.url
+    assert "/accounts/login/" in page.url
     page.fill("#id_username", "root")
     page.fill("#id_password", "pw-root-123")
     page.click("input[type=submit]")
@@ -397,7 +397,7 @@ def test_fleet_login_navigation_and_sorting(contexts, live_server, plant, admin_
     screenshot(phone, "fleet_phone")
 
     page.get_by_role("button", name="Log out").click()
-    page.wait_for_url("**/admin/login/?next=/ui/fleet")
+    page.wait_for_url("**/accounts/login/?next=/ui/fleet")
 
 
 def test_pages_work_under_the_content_security_policy(contexts, live_server, plant, admin_user):

@@ -8,7 +8,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUMERIC_PACKAGES = ("baselines/engine", "performance/drift")
-NUMERIC_MODULES = ("performance/abstats.py", "performance/absim.py", "performance/hac.py")
+NUMERIC_MODULES = ("performance/abstats.py", "performance/absim.py", "performance/hac.py", "performance/cusum.py",
+                   "performance/alert_text.py")
 
 
 def _imports(path: pathlib.Path) -> set[str]:

@@ -113,7 +113,8 @@
         maxRotation: 0, autoSkip: true,
         callback: function (value) {
           var d = new Date(value);
-          return daily ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" })
+          var years = min !== undefined && new Date(min).getFullYear() !== new Date(max).getFullYear();
+          return daily ? d.toLocaleDateString(undefined, years ? { year: "numeric", month: "short", day: "numeric" } : { month: "short", day: "numeric" })
                        : d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
         },
       },
@@ -146,7 +147,8 @@
             title: function (items) { return items.length ? E.fmtTime(new Date(items[0].parsed.x).toISOString()) : ""; },
             label: function (item) {
               var raw = item.raw || {};
-              return item.dataset.label + ": " + E.fmtNum(item.parsed.y, spec.digits) + spec.unit + (raw.n ? "  (" + raw.n + " evaluation" + (raw.n === 1 ? "" : "s") + ")" : "");
+              return item.dataset.label + ": " + E.fmtNum(item.parsed.y, spec.digits) + spec.unit + (raw.n ? "  (" + raw.n + " evaluation" + (raw.n === 1 ? "" : "s") + ")" : "") +
+                (raw.inSample ? " · in-sample (inside the training period)" : "");
             },
           },
         },
@@ -189,14 +191,50 @@
     markPainted(name);
   }
 
+  var current = versions[config.modelId] || {};
+  var trainStart = current.trainingStart ? Date.parse(current.trainingStart) : null;
+  var trainEnd = current.trainingEnd ? Date.parse(current.trainingEnd) : null;
+
+  function inSample(x) { return trainStart !== null && x >= trainStart && x < trainEnd; }
+
+  /* Dashed vertical markers where each version of this model type became active, and the
+     current version's training period as a shaded band (drawn behind the line). */
+  function timelineDatasets(spec, points) {
+    var ys = points.map(function (p) { return p.y; });
+    var lo = Math.min.apply(null, ys), hi = Math.max.apply(null, ys);
+    if (spec.min !== undefined) lo = Math.min(lo, spec.min);
+    if (spec.max !== undefined) hi = Math.max(hi, spec.max);
+    if (lo === hi) { lo -= 1; hi += 1; }
+    var x0 = points[0].x, x1 = points[points.length - 1].x;
+    var out = [];
+    config.versions.forEach(function (v) {
+      if (v.modelType !== config.modelType || !v.activatedAt) return;
+      var t = Date.parse(v.activatedAt);
+      if (t < x0 || t > x1) return;
+      out.push({ label: null, versionLabel: "v" + v.version + " active", data: [{ x: t, y: lo }, { x: t, y: hi }],
+                 borderColor: "#6a3fb5", borderDash: [3, 3], borderWidth: 1.2, pointRadius: 0, pointHoverRadius: 0,
+                 fill: false, isGuide: true, isMarker: true });
+    });
+    if (trainStart !== null && trainEnd > x0 && trainStart < x1) {
+      var a = Math.max(trainStart, x0), b = Math.min(trainEnd, x1);
+      out.push({ label: "Training period of v" + config.modelVersion, data: [{ x: a, y: hi }, { x: b, y: hi }],
+                 borderColor: "rgba(106,63,181,0)", backgroundColor: "rgba(106,63,181,0.08)", pointRadius: 0,
+                 pointHoverRadius: 0, fill: "origin", isGuide: true, order: 10 });
+    }
+    return out;
+  }
+
   function trendDatasets(spec, points, reference) {
     var many = points.length > 120;
     var datasets = [{
       label: spec.label, data: points, borderColor: COLORS.line, backgroundColor: COLORS.fill, borderWidth: 1.6,
-      pointRadius: many ? 0 : 2.5, pointHoverRadius: 4, pointHitRadius: 6, fill: false, spanGaps: true,
+      pointRadius: function (ctx) { return ctx.raw && ctx.raw.inSample ? 3 : (many ? 0 : 2.5); },
+      pointBackgroundColor: function (ctx) { return ctx.raw && ctx.raw.inSample ? "#fff" : COLORS.line; },
+      pointHoverRadius: 4, pointHitRadius: 6, fill: false, spanGaps: true,
     }];
     var x0 = points[0].x, x1 = points[points.length - 1].x;
     if (x0 === x1) { x0 -= 12 * 3600e3; x1 += 12 * 3600e3; }
+    datasets = datasets.concat(timelineDatasets(spec, points));
     (spec.limits || []).forEach(function (limit) {
       datasets.push(hline(limit.y * spec.scale, x0, x1, limit.label, limit.color || COLORS.limit));
     });
@@ -210,14 +248,18 @@
   function loadTrend(name) {
     var spec = METRICS[name];
     if (!chartCard(name) || !spec) return Promise.resolve();
-    var url = PERF + "metrics/trend?" + qs({ model_id: config.modelId, metric: name, bucket: config.bucket });
+    // The machine's timeline: every version of this model type, not only the one shown.
+    var range = config.range || {};
+    var url = PERF + "metrics/trend?" + qs({ machine_id: config.machineId, model_type: config.modelType, metric: name,
+                                            bucket: config.bucket, start: range.start, end: range.end });
     return E.api("GET", url).then(function (result) {
       if (!result.ok) {
         setChartEmpty(name, "Could not load the " + spec.label + " trend: " + E.errorLines(result).join(" "));
         return;
       }
       var points = (result.data.points || []).filter(function (p) { return p.value !== null; }).map(function (p) {
-        return { x: Date.parse(p.t), y: p.value * spec.scale, n: p.n };
+        var x = Date.parse(p.t);
+        return { x: x, y: p.value * spec.scale, n: p.n, inSample: inSample(x) };
       });
       if (!points.length) {
         setChartEmpty(name, name === "drift_score"
@@ -228,6 +270,40 @@
       return drawChart(name, trendDatasets(spec, points, result.data.reference_value),
                        baseOptions(points, spec, name === "drift_score" ? onDriftClick : undefined));
     });
+  }
+
+  // --- CUSUM ---------------------------------------------------------------------------------------
+
+  function drawCusum(changePoint) {
+    var data = config.cusum;
+    if (!chartCard("cusum")) return Promise.resolve();
+    if (!data || !data.points || !data.points.length) {
+      setChartEmpty("cusum", "No readings in this range to compare with the baseline.");
+      return Promise.resolve();
+    }
+    var points = data.points.map(function (p) { return { x: Date.parse(p.t + "T12:00:00"), y: p.cumulative_kwh, n: p.n, day: p.kwh }; });
+    var spec = { label: "Cumulative kWh vs baseline", digits: 0, unit: " kWh" };
+    var datasets = [{ label: spec.label, data: points, borderColor: COLORS.actual, borderWidth: 1.8, pointRadius: 0,
+                      pointHitRadius: 6, fill: { target: "origin", above: "rgba(198,40,40,0.10)", below: "rgba(26,127,55,0.10)" } }];
+    var x0 = points[0].x, x1 = points[points.length - 1].x;
+    datasets.push(hline(0, x0, x1, "Baseline (0)", COLORS.reference, [2, 3]));
+    if (changePoint) {
+      var t = Date.parse(changePoint);
+      if (t >= x0 && t <= x1) {
+        var ys = points.map(function (p) { return p.y; });
+        datasets.push({ label: "Change point " + E.fmtTime(changePoint), data: [{ x: t, y: Math.min.apply(null, ys) }, { x: t, y: Math.max.apply(null, ys) }],
+                        borderColor: COLORS.limit, borderWidth: 1.5, borderDash: [4, 3], pointRadius: 0, isGuide: true });
+      }
+    }
+    var last = points[points.length - 1].y;
+    var summary = document.getElementById("cusum-summary");
+    if (summary) {
+      var pct = data.percent_above;
+      summary.textContent = "Over this range: " + E.fmtNum(Math.abs(last), 0) + " kWh " + (last >= 0 ? "above" : "below") +
+        " the baseline" + (pct !== null && pct !== undefined ? " (" + E.fmtNum(Math.abs(pct), 1) + " % of predicted energy). " : ". ") +
+        "This percentage divides by predicted energy; NMBE divides by actual energy, so the two differ when the gap is large.";
+    }
+    return drawChart("cusum", datasets, baseOptions(points, spec));
   }
 
   // --- drift details -----------------------------------------------------------------------------
@@ -422,7 +498,8 @@
         drawChart("actual_vs_predicted", datasets, options);
         var diff = sumP ? (sumA - sumP) / sumP : null;
         summary.textContent = rows.length + " h · actual " + E.fmtNum(sumA, 0) + " kWh · predicted " + E.fmtNum(sumP, 0) + " kWh" +
-          (diff === null ? "" : " · " + E.fmtPct(diff, true) + (diff > 0 ? " above" : " below") + " the baseline") +
+          (diff === null ? "" : " · " + E.fmtPct(diff, true) + (diff > 0 ? " above" : " below") + " the baseline (of predicted kWh; NMBE, which divides by actual kWh, is " +
+            E.fmtPct(sumA ? (sumA - sumP) / sumA : null, true) + ")") +
           (readings.truncated ? " (first 10,000 hours only)" : "");
       });
     });
@@ -444,32 +521,113 @@
   var alertNodes = new Map();
   var alertsLoaded = false;
 
+  function changePointOf(alert) {
+    var d = alert.details || {};
+    return (d.impact && d.impact.change_point) || d.change_point || (d.concept_drift && d.concept_drift.change_point) || null;
+  }
+
+  function rangeAround(iso) {
+    var t = new Date(Date.parse(iso));
+    var start = new Date(t.getTime() - 14 * 86400e3), end = new Date(t.getTime() + 14 * 86400e3);
+    return "?" + qs({ machine: config.machineId, model: config.modelId, bucket: "day", range: "custom",
+                      start: dateInputValue(start), end: dateInputValue(end) }) + "#cusum";
+  }
+
+  function alertActions(alert, card) {
+    var box = E.el("div", { className: "form-result", role: "status" });
+    var row = E.el("div", { className: "alert-actions" });
+    var evidenceBox = E.el("div", { className: "alert-evidence", hidden: true });
+    if (alert.metric_id) {
+      var evidence = E.el("button", { type: "button", className: "evidence secondary" }, "Evidence");
+      evidence.addEventListener("click", function () {
+        if (!evidenceBox.hidden) { evidenceBox.hidden = true; return; }
+        evidenceBox.hidden = false;
+        evidenceBox.replaceChildren(E.el("p", { className: "muted" }, "Loading the check…"));
+        E.api("GET", PERF + "metrics/" + alert.metric_id + "/").then(function (r) {
+          if (!r.ok) { evidenceBox.replaceChildren(E.el("p", { className: "form-result error" }, E.errorLines(r).join(" "))); return; }
+          var m = r.data;
+          evidenceBox.replaceChildren(E.el("p", { className: "small" }, [
+            "Check of " + E.fmtTime(m.evaluated_at) + " (" + m.source.replace("_", " ") + ") over " +
+            (m.evaluation_start ? E.fmtTime(m.evaluation_start) + " – " + E.fmtTime(m.evaluation_end) : "its window") +
+            ": NMBE " + E.fmtPct(m.nmbe, true) + ", CV(RMSE) " + E.fmtPct(m.cv_rmse) +
+            (m.drift_score !== null ? ", drift score " + num(m.drift_score, 2) : "") + ". ",
+            E.el("a", { href: PERF + "metrics/" + m.id + "/", className: "raw-link" }, "stored check (JSON)"),
+          ]));
+          if (m.drift_details && Object.keys(m.drift_details).length) renderDriftDetails(evidenceBox, Object.assign({}, m.drift_details, { drift_score: m.drift_score }), null);
+          var cp = changePointOf(alert);
+          if (cp) evidenceBox.appendChild(E.el("p", { className: "small" }, [E.el("a", { href: rangeAround(cp), className: "chart-range-link" },
+            "Show the charts around the change point (" + E.fmtTime(cp) + ")")]));
+        });
+      });
+      row.appendChild(evidence);
+    }
+    function post(button, path, body, done) {
+      button.disabled = true;
+      showResult(box, "pending", "Working…");
+      E.api("POST", PERF + path, body).then(function (r) {
+        button.disabled = false;
+        if (!r.ok) { showResult(box, "error", E.errorLines(r)); if (r.data && r.data.training_id) loadTraining(); return; }
+        done(r);
+      });
+    }
+    if (rights.retrain && alert.model_id) {
+      var retrain = E.el("button", { type: "button", className: "alert-retrain" }, "Retrain");
+      retrain.addEventListener("click", function () {
+        post(retrain, "retrain/trigger", { model_id: alert.model_id }, function (r) {
+          showResult(box, "ok", "Retraining queued (job " + String(r.data.training_id).slice(0, 8) + "); follow it under Training history.");
+          jobStatus[r.data.training_id] = "pending";
+          loadTraining();
+        });
+      });
+      row.appendChild(retrain);
+    }
+    var reason = null;
+    if ((rights.rebaseline && alert.model_id && alert.alert_type === "drift") || rights.resolve_alert) {
+      reason = E.el("input", { name: "resolution_notes", type: "text", maxlength: "10000", "aria-label": "Reason or resolution notes",
+                               placeholder: "Reason / notes (required to re-baseline)" });
+      row.appendChild(reason);
+    }
+    if (rights.rebaseline && alert.model_id && alert.alert_type === "drift") {
+      var rebase = E.el("button", { type: "button", className: "alert-rebaseline" }, "Re-baseline");
+      rebase.title = "The change is the new normal: train a new version from the change point";
+      rebase.addEventListener("click", function () {
+        post(rebase, "alerts/" + alert.id + "/rebaseline", { reason: reason.value }, function (r) {
+          showResult(box, "ok", "Re-baseline queued (training job " + String(r.data.training_id).slice(0, 8) + "); the alert is resolved.");
+          jobStatus[r.data.training_id] = "pending";
+          loadTraining();
+          setTimeout(function () { loadAlerts(); }, 1200);
+        });
+      });
+      row.appendChild(rebase);
+    }
+    if (rights.resolve_alert) {
+      var resolve = E.el("button", { type: "button", className: "resolve" }, "Resolve");
+      resolve.addEventListener("click", function () {
+        post(resolve, "alerts/" + alert.id + "/resolve", { resolution_notes: reason ? reason.value : "" }, function () {
+          showResult(box, "ok", "Resolved.");
+          card.classList.add("leaving");
+          alertNodes.delete(alert.id);
+          setTimeout(function () { card.remove(); updateAlertCount(); }, 600);
+        });
+      });
+      row.appendChild(resolve);
+    }
+    if (rights.resolve_alert) row.classList.add("resolve-form");
+    card.appendChild(row);
+    card.appendChild(box);
+    card.appendChild(evidenceBox);
+  }
+
   function alertCard(alert) {
     var card = E.el("article", { className: "alert-card sev-" + alert.severity, "data-alert-id": alert.id });
     card.appendChild(E.el("div", { className: "alert-body" }));
-    if (rights.resolve_alert) {
-      var notes = E.el("input", { name: "resolution_notes", type: "text", maxlength: "10000", placeholder: "Resolution notes (optional)",
-                                  "aria-label": "Resolution notes" });
-      var button = E.el("button", { type: "submit", className: "resolve" }, "Resolve");
-      var result = E.el("div", { className: "form-result", role: "status" });
-      var form = E.el("form", { className: "resolve-form" }, [notes, button, result]);
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        button.disabled = true;
-        E.api("POST", PERF + "alerts/" + alert.id + "/resolve", { resolution_notes: notes.value }).then(function (r) {
-          button.disabled = false;
-          if (!r.ok) { showResult(result, "error", E.errorLines(r)); return; }
-          card.classList.add("leaving");
-          alertNodes.delete(alert.id);
-          setTimeout(function () { card.remove(); updateAlertCount(); }, 250);
-        });
-      });
-      card.appendChild(form);
-    }
+    alertActions(alert, card);
     return card;
   }
 
   function fillAlert(card, alert, now) {
+    var cp = changePointOf(alert);
+    if (cp) card.dataset.changePoint = cp;
     card.className = card.className.replace(/sev-\w+/, "sev-" + alert.severity);
     var body = card.querySelector(".alert-body");
     var model = alert.model_id ? modelLink(alert.model_id) : alert.model_type.replace("_", " ");
@@ -481,10 +639,19 @@
              " · " + alert.occurrences + " occurrence" + (alert.occurrences === 1 ? "" : "s")),
       ]),
       E.el("p", { className: "alert-msg" }, alert.message),
+      alert.peak_severity && alert.peak_severity !== alert.severity
+        ? E.el("p", { className: "explain peak" }, "Was " + alert.peak_severity + " at its worst" +
+               (alert.details && alert.details.peak && alert.details.peak.evaluated_at ? " (" + E.fmtTime(alert.details.peak.evaluated_at) + ")" : "") +
+               "; the latest check found it " + alert.severity + ".")
+        : null,
       E.el("p", { className: "muted small" }, [
         "opened ", E.el("span", { title: E.fmtTime(alert.first_seen) }, E.fmtAge(alert.first_seen, now)),
         " · last seen ", E.el("span", { title: E.fmtTime(alert.last_seen) }, E.fmtAge(alert.last_seen, now)),
-        alert.auto_action_taken ? " · auto action: " + alert.auto_action_taken : "",
+        alert.auto_action_taken ? " · done: " + alert.auto_action_taken.split(", ").map(function (a) {
+          return a.replace(/^(retrain|rebaseline)( already open)? ([0-9a-f-]{36})$/, function (_, kind, open, id) {
+            return (kind === "retrain" ? "retraining" : "re-baseline") + (open ? " (already open)" : "") + " job " + id.slice(0, 8);
+          });
+        }).join(", ") : "",
       ])
     );
   }
@@ -493,6 +660,10 @@
     var count = document.getElementById("alerts-count");
     var list = document.getElementById("alert-list");
     var n = alertNodes.size;
+    var banner = document.getElementById("alerts");
+    var critical = Array.prototype.some.call(list.querySelectorAll(".alert-card"), function (c) { return c.classList.contains("sev-critical"); });
+    banner.classList.toggle("has-critical", critical);
+    banner.classList.toggle("quiet", !n);
     count.textContent = n ? "(" + n + ")" : "";
     var empty = list.querySelector(".empty-inline");
     if (!n && !empty) list.appendChild(E.el("p", { className: "empty-inline muted" }, "No open alerts for this machine."));
@@ -577,7 +748,7 @@
     return E.api("GET", config.api + "baselines/?" + qs({ machine_id: config.machineId, page_size: 200 })).then(function (result) {
       if (!result.ok) return;
       (result.data.results || []).forEach(function (v) {
-        versions[v.id] = { id: v.id, version: v.version, status: v.status, modelType: v.model_type };
+        versions[v.id] = Object.assign(versions[v.id] || {}, { id: v.id, version: v.version, status: v.status, modelType: v.model_type });
       });
     });
   }
@@ -608,12 +779,13 @@
         return;
       }
       var fresh = finished.filter(function (j) { return j.new_model_id; }).map(function (j) { return j.new_model_id; });
+      if (fresh.length) refreshPickers();
       if (fresh.length) {
         var v = versions[fresh[0]];
         var notice = document.getElementById("training-notice");
         notice.replaceChildren("New version ", modelLink(fresh[0]), v ? " (" + v.status + ")" : "",
-          " is ready. ", E.el("a", { href: window.location.pathname + window.location.search }, "Reload"),
-          " to pick it in the model list and the A/B test form.");
+          " is ready and listed in the model picker and the A/B test form. ",
+          E.el("a", { href: "?" + qs({ machine: config.machineId, model: fresh[0] }) }, "Open it"), ".");
         notice.hidden = false;
       }
     }
@@ -670,7 +842,24 @@
     if (p.ci_low !== null && p.ci_low !== undefined) stats.push("95 % CI [" + E.fmtNum(p.ci_low, 3) + ", " + E.fmtNum(p.ci_high, 3) + "]");
     if (r.confidence !== null && r.confidence !== undefined) stats.push("confidence (1 − p) " + E.fmtPct(r.confidence));
     card.appendChild(E.el("p", { className: "small" }, stats.join(" · ")));
-    if (r.reason) card.appendChild(E.el("p", { className: "muted small" }, r.reason));
+    if (r.reason) card.appendChild(E.el("p", { className: "muted small" }, (test.status === "stopped" ? "Stopped: " : "") + r.reason));
+    if (rights.ab_stop && test.status === "running") {
+      var why = E.el("input", { type: "text", name: "reason", maxlength: "10000", placeholder: "Why stop? (optional)", "aria-label": "Reason for stopping" });
+      var stop = E.el("button", { type: "button", className: "ab-stop" }, "Stop test");
+      var out = E.el("div", { className: "form-result", role: "status" });
+      stop.addEventListener("click", function () {
+        stop.disabled = true;
+        E.api("POST", PERF + "ab-test/" + test.id + "/stop", { reason: why.value }).then(function (res) {
+          stop.disabled = false;
+          if (!res.ok) { showResult(out, "error", E.errorLines(res)); return; }
+          showResult(out, "ok", "Stopped: decision inconclusive, nothing promoted.");
+          abSnapshot = "";
+          setTimeout(loadAB, 800);
+        });
+      });
+      card.appendChild(E.el("div", { className: "alert-actions" }, [why, stop]));
+      card.appendChild(out);
+    }
     return card;
   }
 
@@ -726,6 +915,34 @@
     });
   }
 
+  /* What an action set off, in words: the `actions` (and `suggested_actions`) of a response. */
+  function actionList(actions, suggested) {
+    var items = (actions || []).map(function (a) {
+      if (a.action === "retrain") return "A retraining was queued" + (a.training_id ? " (job " + String(a.training_id).slice(0, 8) + ")" : "") + ".";
+      if (a.action === "notify") return "A notification was sent to the alert recipients.";
+      return a.action.replace(/_/g, " ") + ".";
+    }).concat((suggested || []).map(function (a) {
+      return "Suggested, not done (you lack " + a.permission + "): " + a.action.replace(/_/g, " ") + ".";
+    }));
+    if (!items.length) items = ["Nothing else was set off."];
+    return E.el("ul", { className: "action-feedback" }, items.map(function (t) { return E.el("li", null, t); }));
+  }
+
+  /* New versions appear in the pickers without a reload. */
+  function refreshPickers() {
+    return loadVersions().then(function () {
+      var pick = document.getElementById("pick-model");
+      var ids = Array.prototype.map.call(pick ? pick.options : [], function (o) { return o.value; });
+      Object.keys(versions).map(function (id) { return versions[id]; }).sort(function (a, b) { return a.version - b.version; }).forEach(function (v) {
+        if (pick && ids.indexOf(v.id) < 0) pick.appendChild(E.el("option", { value: v.id }, (v.modelType === "anomaly_detector" ? "Anomaly detector" : "Energy baseline") + " v" + v.version + " (" + v.status + ")"));
+        document.querySelectorAll("#ab-form select").forEach(function (sel) {
+          var have = Array.prototype.some.call(sel.options, function (o) { return o.value === v.id; });
+          if (!have && v.modelType === config.modelType) sel.appendChild(E.el("option", { value: v.id }, "v" + v.version + " (" + v.status + ")"));
+        });
+      });
+    });
+  }
+
   function numberOrRaw(value, parse) {
     var parsed = parse(value);
     return value !== "" && isFinite(parsed) ? parsed : value;
@@ -736,8 +953,10 @@
       var d = result.data;
       var lines = [E.el("div", null, [
         "Drift score " + num(d.drift_score, 2) + " ", E.el("span", { className: "badge " + d.severity }, d.severity),
-        d.alert_id ? " · alert raised (see Open alerts)" : "",
+        d.cause && d.cause !== "none" ? " · cause: " + d.cause.replace("_", " ") : "",
+        d.alert_id ? " · alert raised or updated (see Needs attention)" : "",
       ])];
+      lines.push(actionList(d.actions, d.suggested_actions));
       showResult(box, "ok", lines);
       var details = document.getElementById("drift-details");
       details.replaceChildren();
@@ -768,7 +987,8 @@
         auto_promote: form.auto_promote.checked,
       };
     }, function (result, box) {
-      showResult(box, "ok", "A/B test “" + result.data.name + "” started.");
+      showResult(box, "ok", "A/B test “" + result.data.name + "” started: B serves " + E.fmtPct(result.data.traffic_split) +
+        " of the hours until " + E.fmtTime(result.data.ends_at) + "; results below.");
       loadAB();
     });
   }
@@ -795,6 +1015,14 @@
     ["pick-model", "pick-bucket"].forEach(function (id) {
       document.getElementById(id).addEventListener("change", function () { form.submit(); });
     });
+    var range = document.getElementById("pick-range");
+    if (range) {
+      var dates = [document.getElementById("range-start"), document.getElementById("range-end")];
+      var sync = function () { dates.forEach(function (d) { d.disabled = range.value !== "custom"; d.closest("label").hidden = range.value !== "custom"; }); };
+      sync();
+      range.addEventListener("change", function () { sync(); if (range.value !== "custom") form.submit(); });
+      dates.forEach(function (d) { d.addEventListener("change", function () { if (dates[0].value && dates[1].value) form.submit(); }); });
+    }
   }
 
   // --- start -------------------------------------------------------------------------------------
@@ -811,7 +1039,11 @@
         loadLatest();
         setupActualVsPredicted();
       }
-      loadAlerts();
+      loadAlerts().then(function () {
+        var change = null;
+        alertNodes.forEach(function (card) { if (!change && card.dataset.changePoint) change = card.dataset.changePoint; });
+        drawCusum(change);
+      });
       loadTraining();
       loadAB();
     });
