@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
+from django.utils.html import format_html, format_html_join
 
 from enms.admin import BoundedDateHierarchyMixin
 from enms.errors import Conflict
@@ -15,9 +16,15 @@ from .models import (
     ModelTrainingHistory,
     UnresolvedModelAlert,
 )
-from .services.abtests import abtest_start
+from .services.abtests import abtest_start, abtest_stop
 from .services.alerts import alert_resolve, alerts_resolve
 from .services.training import ACTIVATE_PERMISSION
+
+
+def dashboard_link(machine_id, model_id=None, anchor=""):
+    """A link to the machine's (and version's) dashboard page."""
+    query = f"?machine={machine_id}" + (f"&model={model_id}" if model_id else "")
+    return format_html('<a href="/ui/model-performance{}{}">dashboard</a>', query, anchor)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -67,16 +74,58 @@ class ResolveAlertForm(forms.ModelForm):
 @admin.register(ModelAlert)
 class ModelAlertAdmin(admin.ModelAdmin):
     form = ResolveAlertForm
-    list_display = ("message_short", "machine", "model_type", "alert_type", "severity", "occurrences",
-                    "first_seen", "last_seen", "is_resolved", "resolved_by")
+    list_display = ("message_short", "machine", "alert_type", "severity", "peak_severity", "occurrences",
+                    "last_seen", "is_resolved", "resolution", "resolved_at", "resolved_by", "notes_short", "dashboard")
     list_filter = ("is_resolved", "severity", "alert_type", "model_type", ("last_seen", admin.DateFieldListFilter),
                    "machine")
     search_fields = ("message", "machine__name", "resolution_notes")
     list_select_related = ("machine", "resolved_by")
     actions = ["resolve_selected"]
-    readonly_fields = ("id", "machine", "model", "model_type", "alert_type", "severity", "message", "details",
-                       "occurrences", "first_seen", "last_seen", "is_resolved", "resolved_at", "resolved_by",
-                       "auto_action_taken", "notified_at", "notification_error")
+    readonly_fields = ("id", "dashboard", "machine", "model", "model_type", "alert_type", "severity", "peak_severity",
+                       "message", "evidence", "metric", "peak_metric", "occurrences", "first_seen", "last_seen",
+                       "is_resolved", "resolution", "resolved_at", "resolved_by", "auto_action_taken", "notified_at",
+                       "notification_error")
+    exclude = ("details",)
+
+    def changelist_view(self, request, extra_context=None):
+        # Open alerts by default: the list answers "what needs a person" unless asked otherwise.
+        if not any(key.startswith("is_resolved") for key in request.GET) and "q" not in request.GET:
+            query = request.GET.copy()
+            query["is_resolved__exact"] = "0"
+            request.GET = query
+            request.META["QUERY_STRING"] = query.urlencode()
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="notes")
+    def notes_short(self, obj):
+        return obj.resolution_notes[:60]
+
+    @admin.display(description="dashboard")
+    def dashboard(self, obj):
+        return dashboard_link(obj.machine_id, obj.model_id, "#alerts")
+
+    @admin.display(description="evidence")
+    def evidence(self, obj):
+        """The stored evidence as readable fields rather than raw JSON."""
+        d = obj.details or {}
+        impact = d.get("impact") or {}
+        concept = d.get("concept_drift") or {}
+        rows = [
+            ("Check window", f"{d.get('window_start') or '—'} – {d.get('window_end') or '—'}"),
+            ("Cause", (d.get("cause") or "—").replace("_", " ")),
+            ("Change point", d.get("change_point") or "—"),
+            ("Impact", f"{impact.get('percent'):+.1f} % · {impact.get('kwh_per_day'):+.0f} kWh/day"
+             if impact.get("percent") is not None and impact.get("kwh_per_day") is not None else "—"),
+            ("NMBE", f"{100 * concept['nmbe']:+.1f} %" if concept.get("nmbe") is not None else
+             (f"{100 * d['nmbe']:+.1f} %" if d.get("nmbe") is not None else "—")),
+            ("CV(RMSE)", f"{100 * d['cv_rmse']:.1f} %" if d.get("cv_rmse") is not None else "—"),
+            ("Drift score", f"{d['drift_score']:.2f}" if d.get("drift_score") is not None else "—"),
+            ("Out of range", ", ".join(f"{k} {100 * v:.0f} %" for k, v in (d.get("out_of_range") or {}).items()) or "—"),
+            ("Peak", f"{(d.get('peak') or {}).get('severity', '—')} at {(d.get('peak') or {}).get('evaluated_at') or '—'}"),
+            ("Clean checks since", str(d.get("clean_checks", 0))),
+            ("Technical reasons", "; ".join(d.get("reasons") or []) or "—"),
+        ]
+        return format_html_join("", "<div><strong>{}</strong>: {}</div>", rows)
 
     def has_add_permission(self, request):
         return False
@@ -115,10 +164,49 @@ class ModelAlertAdmin(admin.ModelAdmin):
         )
 
 
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.machine.name} · {obj.get_model_type_display()} v{obj.version} ({obj.status})"
+
+
 class ABTestAdminForm(forms.ModelForm):
+    machine = forms.ModelChoiceField(queryset=None, required=False, help_text="Choose the machine first: the "
+                                     "version lists then show only its versions.")
+    model_a = VersionChoiceField(queryset=None, help_text="The champion, usually the active version.")
+    model_b = VersionChoiceField(queryset=None, help_text="The challenger: another version of the same machine "
+                                 "and model type, usually a candidate.")
+
     class Meta:
         model = ModelABTest
-        fields = ("name", "model_a", "model_b", "traffic_split", "duration_days", "min_samples", "auto_promote")
+        fields = ("name", "machine", "model_a", "model_b", "traffic_split", "duration_days", "min_samples",
+                  "auto_promote")
+
+    class Media:
+        js = ("js/admin_abtest.js",)
+
+    def __init__(self, *args, **kwargs):
+        from baselines.models import EnergyBaseline, Machine
+
+        super().__init__(*args, **kwargs)
+        self.fields["machine"].queryset = Machine.objects.order_by("name")
+        versions = (EnergyBaseline.objects.exclude(status="retired").select_related("machine")
+                    .defer("artifact").order_by("machine__name", "model_type", "-version"))
+        for name in ("model_a", "model_b"):
+            self.fields[name].queryset = versions
+            self.fields[name].widget.attrs["data-versions-of"] = "machine"
+
+    def clean(self):
+        data = super().clean()
+        machine, a, b = data.get("machine"), data.get("model_a"), data.get("model_b")
+        if machine is None and a is not None:
+            machine = data["machine"] = a.machine
+        for name, version in (("model_a", a), ("model_b", b)):
+            if machine is not None and version is not None and version.machine_id != machine.pk:
+                self.add_error(name, f"v{version.version} belongs to {version.machine}, not {machine}.")
+        if machine is not None and ModelABTest.objects.running().filter(machine=machine).exists():
+            # Refused here, as a form error, so the admin never reports a test it did not create.
+            raise ValidationError(f"{machine} already has a running A/B test: stop or finish it first.")
+        return data
 
     def clean_auto_promote(self):
         value = self.cleaned_data.get("auto_promote")
@@ -133,7 +221,7 @@ class ABTestAdminForm(forms.ModelForm):
 class ModelABTestAdmin(admin.ModelAdmin):
     form = ABTestAdminForm
     list_display = ("name", "machine", "model_type", "model_a", "model_b", "traffic_split", "status", "decision",
-                    "confidence", "started_at", "ends_at")
+                    "confidence", "started_at", "ends_at", "dashboard")
     list_filter = ("status", "decision", "model_type", ("started_at", admin.DateFieldListFilter), "machine")
     search_fields = ("name", "machine__name")
     list_select_related = ("machine", "model_a", "model_b")
@@ -145,6 +233,8 @@ class ModelABTestAdmin(admin.ModelAdmin):
         return [f.name for f in ModelABTest._meta.fields]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            kwargs["form"] = forms.ModelForm  # an existing test is read-only
         form = super().get_form(request, obj, change=change, **kwargs)
         # The form checks the auto_promote right against the person filling it in.
         return type(form.__name__, (form,), {"request": request})
@@ -162,10 +252,50 @@ class ModelABTestAdmin(admin.ModelAdmin):
                 user=request.user,
             )
         except (Conflict, ValidationError) as exc:
-            self.message_user(request, f"A/B test not started: {exc}", messages.ERROR)
+            # A race the form could not see: say so, and send the user back instead of "added".
+            self._refused = f"A/B test not started: {exc}"
             return
         form.instance = created
         obj.pk = created.pk
+
+    def response_add(self, request, obj, post_url_continue=None):
+        refused = getattr(self, "_refused", None)
+        if refused:
+            self._refused = None
+            self.message_user(request, refused, messages.ERROR)
+            from django.http import HttpResponseRedirect
+
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+    def save_related(self, request, form, formsets, change):
+        if not getattr(self, "_refused", None):
+            super().save_related(request, form, formsets, change)
+
+    actions = ["stop_selected"]
+
+    @admin.action(description="Stop the selected running A/B tests (inconclusive, nothing promoted)",
+                  permissions=["change"])
+    def stop_selected(self, request, queryset):
+        stopped, skipped = 0, 0
+        for test in queryset:
+            try:
+                abtest_stop(test=test, user=request.user, reason="Stopped in the admin.")
+                stopped += 1
+            except Conflict:
+                skipped += 1
+        if stopped:
+            self.message_user(request, f"Stopped {stopped} A/B test(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} selected test(s) were not running.", messages.WARNING)
+
+    def has_change_permission(self, request, obj=None):
+        # Stopping is a change; the test's fields themselves stay read-only once created.
+        return super().has_change_permission(request, obj)
+
+    @admin.display(description="dashboard")
+    def dashboard(self, obj):
+        return dashboard_link(obj.machine_id, obj.model_a_id, "#ab-tests")
 
 
 class ViewAdmin(ReadOnlyAdmin):

@@ -161,3 +161,37 @@ def test_an_admin_machine_name_is_stripped_and_unique_ignoring_case(admin_client
     response = admin_client_logged.post(url, {**data, "name": "  Compressor C2  "})
     assert response.status_code == 302
     assert Machine.objects.filter(name="Compressor C2").exists()
+
+
+def test_ab_test_conflict_shows_one_error_and_no_success(admin_client_logged):
+    from tests.factories import ModelABTestFactory
+
+    running = ModelABTestFactory(status="running")
+    c = EnergyBaselineFactory(machine=running.machine)
+    url = reverse("admin:performance_modelabtest_add")
+    response = admin_client_logged.post(url, {"name": "again", "machine": running.machine.pk,
+                                              "model_a": running.model_a.pk, "model_b": c.pk, "traffic_split": 0.5,
+                                              "duration_days": 14, "min_samples": 168}, follow=True)
+    html = response.content.decode()
+    assert "already has a running A/B test" in html and html.count("already has a running A/B test") == 1
+    assert "successfully" not in html
+    assert ModelABTest.objects.count() == 1
+
+
+def test_ab_test_stop_action_and_alert_list_defaults_to_open(admin_client_logged):
+    from tests.factories import ModelABTestFactory
+
+    running = ModelABTestFactory(status="running")
+    url = reverse("admin:performance_modelabtest_changelist")
+    response = admin_client_logged.post(url, {"action": "stop_selected", "_selected_action": [running.pk]},
+                                        follow=True)
+    assert "Stopped 1 A/B test" in response.content.decode()
+    running.refresh_from_db()
+    assert running.status == "stopped" and running.decision == "inconclusive"
+
+    open_alert = ModelAlertFactory(message="still open")
+    ModelAlertFactory(message="long gone", is_resolved=True, resolved_at=open_alert.first_seen)
+    html = admin_client_logged.get(reverse("admin:performance_modelalert_changelist")).content.decode()
+    assert "still open" in html and "long gone" not in html and "/ui/model-performance?machine=" in html
+    html = admin_client_logged.get(reverse("admin:performance_modelalert_change", args=[open_alert.pk])).content.decode()
+    assert "<strong>Cause</strong>" in html
