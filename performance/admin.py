@@ -110,6 +110,8 @@ class ModelAlertAdmin(admin.ModelAdmin):
         d = obj.details or {}
         impact = d.get("impact") or {}
         concept = d.get("concept_drift") or {}
+        outside = d.get("out_of_range") or {}
+        peak = d.get("peak") or {}
         rows = [
             ("Check window", f"{d.get('window_start') or '—'} – {d.get('window_end') or '—'}"),
             ("Cause", (d.get("cause") or "—").replace("_", " ")),
@@ -120,8 +122,8 @@ class ModelAlertAdmin(admin.ModelAdmin):
              (f"{100 * d['nmbe']:+.1f} %" if d.get("nmbe") is not None else "—")),
             ("CV(RMSE)", f"{100 * d['cv_rmse']:.1f} %" if d.get("cv_rmse") is not None else "—"),
             ("Drift score", f"{d['drift_score']:.2f}" if d.get("drift_score") is not None else "—"),
-            ("Out of range", ", ".join(f"{k} {100 * v:.0f} %" for k, v in (d.get("out_of_range") or {}).items()) or "—"),
-            ("Peak", f"{(d.get('peak') or {}).get('severity', '—')} at {(d.get('peak') or {}).get('evaluated_at') or '—'}"),
+            ("Out of range", ", ".join(f"{k} {100 * v:.0f} %" for k, v in outside.items()) or "—"),
+            ("Peak", f"{peak.get('severity', '—')} at {peak.get('evaluated_at') or '—'}"),
             ("Clean checks since", str(d.get("clean_checks", 0))),
             ("Technical reasons", "; ".join(d.get("reasons") or []) or "—"),
         ]

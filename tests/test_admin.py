@@ -193,5 +193,6 @@ def test_ab_test_stop_action_and_alert_list_defaults_to_open(admin_client_logged
     ModelAlertFactory(message="long gone", is_resolved=True, resolved_at=open_alert.first_seen)
     html = admin_client_logged.get(reverse("admin:performance_modelalert_changelist")).content.decode()
     assert "still open" in html and "long gone" not in html and "/ui/model-performance?machine=" in html
-    html = admin_client_logged.get(reverse("admin:performance_modelalert_change", args=[open_alert.pk])).content.decode()
+    change = reverse("admin:performance_modelalert_change", args=[open_alert.pk])
+    html = admin_client_logged.get(change).content.decode()
     assert "<strong>Cause</strong>" in html
