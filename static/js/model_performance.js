@@ -827,22 +827,6 @@
         test.auto_promote ? " · auto-promote" : "",
       ]),
     ]);
-    if (!r) {
-      card.appendChild(E.el("p", { className: "form-result error" }, "Results unavailable: " + E.errorLines(results || { status: 0, data: null }).join(" ")));
-      return card;
-    }
-    card.appendChild(E.el("div", { className: "table-wrap" }, E.el("table", { className: "arms" }, [
-      E.el("thead", null, E.el("tr", null, ["Arm", "n", "MAE", "RMSE", "CV(RMSE)", "NMBE"].map(function (h) { return E.el("th", { scope: "col" }, h); }))),
-      E.el("tbody", null, [armRow("a", r.arms && r.arms.a, winner), armRow("b", r.arms && r.arms.b, winner)]),
-    ])));
-    var p = r.paired || {};
-    var stats = [(decision === "running" ? "Interim: " : "Final: ") + E.fmtNum(p.n, 0) + " paired hours"];
-    if (p.mean_loss_difference !== null && p.mean_loss_difference !== undefined) stats.push("mean loss difference (A − B) " + E.fmtNum(p.mean_loss_difference, 3));
-    if (p.p_value !== null && p.p_value !== undefined) stats.push("p = " + Number(p.p_value).toPrecision(2));
-    if (p.ci_low !== null && p.ci_low !== undefined) stats.push("95 % CI [" + E.fmtNum(p.ci_low, 3) + ", " + E.fmtNum(p.ci_high, 3) + "]");
-    if (r.confidence !== null && r.confidence !== undefined) stats.push("confidence (1 − p) " + E.fmtPct(r.confidence));
-    card.appendChild(E.el("p", { className: "small" }, stats.join(" · ")));
-    if (r.reason) card.appendChild(E.el("p", { className: "muted small" }, (test.status === "stopped" ? "Stopped: " : "") + r.reason));
     if (rights.ab_stop && test.status === "running") {
       var why = E.el("input", { type: "text", name: "reason", maxlength: "10000", placeholder: "Why stop? (optional)", "aria-label": "Reason for stopping" });
       var stop = E.el("button", { type: "button", className: "ab-stop" }, "Stop test");
@@ -860,6 +844,22 @@
       card.appendChild(E.el("div", { className: "alert-actions" }, [why, stop]));
       card.appendChild(out);
     }
+    if (!r) {
+      card.appendChild(E.el("p", { className: "form-result error" }, "Results unavailable: " + E.errorLines(results || { status: 0, data: null }).join(" ")));
+      return card;
+    }
+    card.appendChild(E.el("div", { className: "table-wrap" }, E.el("table", { className: "arms" }, [
+      E.el("thead", null, E.el("tr", null, ["Arm", "n", "MAE", "RMSE", "CV(RMSE)", "NMBE"].map(function (h) { return E.el("th", { scope: "col" }, h); }))),
+      E.el("tbody", null, [armRow("a", r.arms && r.arms.a, winner), armRow("b", r.arms && r.arms.b, winner)]),
+    ])));
+    var p = r.paired || {};
+    var stats = [(decision === "running" ? "Interim: " : "Final: ") + E.fmtNum(p.n, 0) + " paired hours"];
+    if (p.mean_loss_difference !== null && p.mean_loss_difference !== undefined) stats.push("mean loss difference (A − B) " + E.fmtNum(p.mean_loss_difference, 3));
+    if (p.p_value !== null && p.p_value !== undefined) stats.push("p = " + Number(p.p_value).toPrecision(2));
+    if (p.ci_low !== null && p.ci_low !== undefined) stats.push("95 % CI [" + E.fmtNum(p.ci_low, 3) + ", " + E.fmtNum(p.ci_high, 3) + "]");
+    if (r.confidence !== null && r.confidence !== undefined) stats.push("confidence (1 − p) " + E.fmtPct(r.confidence));
+    card.appendChild(E.el("p", { className: "small" }, stats.join(" · ")));
+    if (r.reason) card.appendChild(E.el("p", { className: "muted small" }, (test.status === "stopped" ? "Stopped: " : "") + r.reason));
     return card;
   }
 
