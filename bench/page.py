@@ -1,6 +1,8 @@
 """Dashboard paint benchmark: time from navigation to every chart painted on the model page with
-five charts of 2,000 points each (R², RMSE, CV(RMSE), NMBE and drift score, hourly buckets), in
-headless Chromium against a live server on a scratch SQLite database.
+five charts of 2,000 points each (R², RMSE, CV(RMSE), NMBE and drift score, hourly buckets) plus the
+CUSUM chart (cumulative kWh against the baseline, computed on the server from the machine's
+readings and a real fitted version), in headless Chromium against a live server on a scratch
+SQLite database.
 
     python bench/page.py [--points 2000] [--runs 7] [--warmup 2] [--json out.json]
 
@@ -29,6 +31,8 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 CHARTS = ("r_squared", "rmse", "cv_rmse", "nmbe", "drift_score")
+PAINTED = (*CHARTS, "cusum")
+TRAINING_DAYS = 60
 TARGET_MS = 1000.0
 
 PHASES = """() => {
@@ -49,22 +53,30 @@ CHECK = """(names) => names.map((name) => {
 
 
 def seed(points: int):
-    """One machine with one active model and `points` hourly metrics rows carrying all five metrics."""
+    """One machine with hourly demo readings, one active version fitted on its first 60 days, and
+    `points` hourly metrics rows carrying all five metrics after the training window."""
     import numpy as np
+    import pandas as pd
     from django.contrib.auth import get_user_model
 
-    from baselines.models import EnergyBaseline, Machine
+    from baselines.demo import PLANT, machine_readings
+    from baselines.models import EnergyReading, Machine
+    from baselines.services import baseline_activate, baseline_train
     from performance.models import MetricSource, ModelPerformanceMetric
 
     machine = Machine.objects.create(name="Bench compressor", machine_type="compressor", site="Bench",
                                      rated_power_kw=160)
     start = datetime(2026, 1, 5, tzinfo=UTC)
-    model = EnergyBaseline.objects.create(
-        machine=machine, version=1, status="active", algorithm="ridge", features=["production_units", "outdoor_temp_c"],
-        training_start=start - timedelta(days=90), training_end=start,
-        training_metrics={"rmse": 2.0, "cv_rmse": 0.05, "nmbe": 0.0, "r_squared": 0.95},
-        holdout_metrics={"rmse": 2.4, "cv_rmse": 0.06, "nmbe": 0.004, "r_squared": 0.93},
-    )
+    first = pd.Timestamp(start - timedelta(days=TRAINING_DAYS))
+    frame = machine_readings(PLANT[0], first, TRAINING_DAYS + -(-points // 24))
+    columns = ("energy_kwh", "production_units", "outdoor_temp_c", "operating_hours")
+    EnergyReading.objects.bulk_create([
+        EnergyReading(machine=machine, timestamp=row.timestamp.to_pydatetime(),
+                      **{c: float(getattr(row, c)) for c in columns})
+        for row in frame.itertuples()
+    ], batch_size=2000)
+    model = baseline_activate(baseline=baseline_train(machine=machine, training_start=first.to_pydatetime(),
+                                                      training_end=start))
     rng = np.random.default_rng(7)
     hours = np.arange(points)
     drift = np.clip(0.15 + 0.6 * (hours / points) + rng.normal(0, 0.05, points), 0, 1)
@@ -138,13 +150,16 @@ def main() -> None:
                 page = context.new_page()
                 page.goto(url, wait_until="commit")
                 page.wait_for_function("(names) => names.every((n) => window.enmsPaint && window.enmsPaint[n])",
-                                       arg=list(CHARTS), timeout=60_000)
+                                       arg=list(PAINTED), timeout=60_000)
                 painted_ms = page.evaluate("(names) => Math.max(...names.map((n) => window.enmsPaint[n]))",
-                                           list(CHARTS))
+                                           list(PAINTED))
                 for name, count, pixels in page.evaluate(CHECK, list(CHARTS)):
                     if count != args.points or pixels < 1000:
                         raise SystemExit(f"chart {name}: {count} points, {pixels} painted pixels; expected "
                                          f"{args.points} points drawn")
+                cusum = page.evaluate(CHECK, ["cusum"])[0]
+                if cusum[1] < 80 or cusum[2] < 1000:
+                    raise SystemExit(f"CUSUM chart: {cusum[1]} daily points, {cusum[2]} painted pixels")
                 timing = page.evaluate(PHASES)
                 page.close()
                 if run >= args.warmup:
@@ -158,7 +173,7 @@ def main() -> None:
     median = statistics.median(samples)
     phase = {key: statistics.median(p[key] for p in phases) for key in ("html", "dom_ready", "trend_data")}
     row = {
-        "figure": f"navigation → {len(CHARTS)} charts × {args.points:,} points painted",
+        "figure": f"navigation → {len(CHARTS)} charts × {args.points:,} points + CUSUM painted",
         "median_ms": f"{median:.0f}",
         "html_ms": f"{phase['html']:.0f}",
         "dom_ready_ms": f"{phase['dom_ready']:.0f}",
@@ -173,7 +188,7 @@ def main() -> None:
     write_json(args.json, {
         "benchmark": "page",
         "url": "/ui/model-performance?bucket=hour",
-        "charts": list(CHARTS),
+        "charts": list(PAINTED),
         "points_per_chart": args.points,
         "warmup": args.warmup,
         "samples_ms": [round(s, 1) for s in samples],
