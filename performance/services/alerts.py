@@ -191,7 +191,8 @@ def alert_note_clean(*, model: EnergyBaseline, alert_type: str, metric: ModelPer
 def alerts_supersede(*, versions=None) -> int:
     """Resolve as `superseded` the open alerts of retired versions: of `versions` (ids; called by
     `baseline_activate` through `ENMS_VERSIONS_RETIRED_HOOK`), or of every retired version."""
-    qs = ModelAlert.objects.select_for_update().filter(is_resolved=False, model__status=BaselineStatus.RETIRED)
+    qs = ModelAlert.objects.select_for_update(of=("self",)).filter(is_resolved=False,
+                                                                  model__status=BaselineStatus.RETIRED)
     if versions is not None:
         qs = qs.filter(model_id__in=list(versions))
     count = 0
@@ -253,7 +254,8 @@ def alert_rebaseline(*, alert: ModelAlert, user, reason: str, training_start: da
     if not reason:
         raise ValidationError({"reason": ["Say why the baseline changes (kept with the training job)."]})
     with transaction.atomic():
-        locked = ModelAlert.objects.select_for_update().select_related("model", "machine", "metric").get(pk=alert.pk)
+        locked = (ModelAlert.objects.select_for_update(of=("self",)).select_related("model", "machine", "metric")
+                  .get(pk=alert.pk))
         if locked.is_resolved:
             raise Conflict(f"This alert is already resolved ({locked.resolution or 'manual'}).")
         if locked.model is None:
