@@ -17,19 +17,16 @@ from baselines.models import EnergyBaseline, Machine
 from baselines.services import baseline_activate
 from performance.models import ModelABTest, ModelAlert, ModelTrainingHistory
 from performance.services.alerts import alert_note_clean, alert_raise
+from tests import test_browser
 from tests.factories import ModelPerformanceMetricFactory, UserFactory
 from tests.test_api_baselines import DEMO_START, demo_rows, store_rows, train_baseline
-from tests.test_browser import (  # noqa: F401  (fixtures)
-    PAINTED_PIXELS,
-    admin_user,
-    browser,
-    contexts,
-    model_path,
-    open_page,
-    pytestmark,
-    screenshot,
-    wait_painted,
-)
+from tests.test_browser import PAINTED_PIXELS, model_path, open_page, screenshot, wait_painted
+
+# The live-server, Chromium and sign-in fixtures of the dashboard's browser tests, and their marks.
+pytestmark = test_browser.pytestmark
+browser = test_browser.browser
+contexts = test_browser.contexts
+admin_user = test_browser.admin_user
 
 DAYS = 35
 CHANGE = DEMO_START.to_pydatetime() + timedelta(days=30, hours=6)
