@@ -279,17 +279,23 @@ FLEET_COLUMNS = (
     ("evaluated_at", "Last evaluation"),
 )
 def _attach_alert_severity(rows) -> None:
-    """Each row's worst open alert severity (`alert_severity`: critical, warning or ""), one query."""
+    """Each row's worst open alert severity (`alert_severity`: critical, warning or "") and the
+    cause its open drift alert names (`cause`), in one query."""
     from .models import ModelAlert
 
     worst: dict = {}
-    for machine_id, model_type, severity in (ModelAlert.objects.filter(is_resolved=False)
-                                             .values_list("machine_id", "model_type", "severity")):
+    causes: dict = {}
+    for machine_id, model_type, severity, cause in (ModelAlert.objects.filter(is_resolved=False)
+                                                    .values_list("machine_id", "model_type", "severity",
+                                                                 "details__cause")):
         key = (machine_id, model_type)
         if worst.get(key) != "critical":
             worst[key] = severity
+        if isinstance(cause, str) and cause and cause != "none":
+            causes[key] = cause.replace("_", " ")
     for row in rows:
         row.alert_severity = worst.get((row.machine.pk, row.model_type), "")
+        row.cause = causes.get((row.machine.pk, row.model_type), "")
 
 
 @view_required

@@ -443,3 +443,20 @@ def test_logout_from_the_header_returns_to_login(client, plain_user):
     response = client.post("/ui/logout")
     assert response.status_code == 302 and response["Location"] == "/ui/fleet"
     assert client.get("/ui/fleet")["Location"] == "/accounts/login/?next=/ui/fleet"
+
+
+def test_fleet_alert_badge_shows_severity_and_cause(client, plain_user):
+    machine, model = machine_with_model()
+    ModelAlertFactory(model=model, severity="critical", details={"cause": "consumption_change"})
+    ModelAlertFactory(model=model, alert_type="degradation", severity="warning")
+    client.force_login(plain_user)
+    html = client.get("/ui/fleet").content.decode()
+    assert 'class="badge alert-badge critical"' in html and "2 critical" in html
+    assert "consumption change" in html and 'data-label="Alerts"' in html
+
+
+def test_model_page_opens_on_the_worst_machine(client, plain_user):
+    machine_with_model("Alpha", cv_rmse=0.05, nmbe=0.0)
+    worst, _ = machine_with_model("Zeta", cv_rmse=0.6, nmbe=0.2, ashrae_pass=False)
+    client.force_login(plain_user)
+    assert page_config(client.get("/ui/model-performance"))["machineId"] == str(worst.pk)
