@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from enms.admin import BoundedDateHierarchyMixin
+from enms.admin import BoundedDateHierarchyMixin, dashboard_link
 
 from .models import EnergyBaseline, EnergyReading, Machine
 from .services import baseline_activate
@@ -8,7 +8,12 @@ from .services import baseline_activate
 
 @admin.register(Machine)
 class MachineAdmin(admin.ModelAdmin):
-    list_display = ("name", "machine_type", "site", "time_zone", "rated_power_kw", "is_active", "created_at")
+    list_display = ("name", "machine_type", "site", "time_zone", "rated_power_kw", "is_active", "created_at",
+                    "dashboard")
+
+    @admin.display(description="dashboard")
+    def dashboard(self, obj):
+        return dashboard_link(obj.pk)
     list_filter = ("machine_type", "site", "time_zone", "is_active")
     search_fields = ("name", "site")
     readonly_fields = ("id", "created_at")
@@ -41,7 +46,11 @@ class EnergyReadingAdmin(BoundedDateHierarchyMixin, admin.ModelAdmin):
 @admin.register(EnergyBaseline)
 class EnergyBaselineAdmin(admin.ModelAdmin):
     list_display = ("machine", "model_type", "version", "status", "algorithm", "holdout_cv_rmse",
-                    "holdout_nmbe", "training_start", "training_end", "created_at")
+                    "holdout_nmbe", "training_start", "training_end", "created_at", "dashboard")
+
+    @admin.display(description="dashboard")
+    def dashboard(self, obj):
+        return dashboard_link(obj.machine_id, obj.pk)
     list_filter = ("model_type", "status", "machine__machine_type", ("created_at", admin.DateFieldListFilter),
                    "machine")
     search_fields = ("machine__name", "algorithm", "notes")

@@ -40,3 +40,11 @@ class BoundedDateHierarchyMixin:
                 if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and low <= int(raw) <= high):
                     raise BadRequest(f"{field}__{part} must be a number from {low} to {high}.")
         return super().changelist_view(request, extra_context)
+
+
+def dashboard_link(machine_id, model_id=None, anchor=""):
+    """A link from an admin row to the machine's (and version's) dashboard page."""
+    from django.utils.html import format_html
+
+    query = f"?machine={machine_id}" + (f"&model={model_id}" if model_id else "")
+    return format_html('<a href="/ui/model-performance{}{}">dashboard</a>', query, anchor)

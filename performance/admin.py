@@ -2,9 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 
-from enms.admin import BoundedDateHierarchyMixin
+from enms.admin import BoundedDateHierarchyMixin, dashboard_link
 from enms.errors import Conflict
 
 from .models import (
@@ -19,12 +19,6 @@ from .models import (
 from .services.abtests import abtest_start, abtest_stop
 from .services.alerts import alert_resolve, alerts_resolve
 from .services.training import ACTIVATE_PERMISSION
-
-
-def dashboard_link(machine_id, model_id=None, anchor=""):
-    """A link to the machine's (and version's) dashboard page."""
-    query = f"?machine={machine_id}" + (f"&model={model_id}" if model_id else "")
-    return format_html('<a href="/ui/model-performance{}{}">dashboard</a>', query, anchor)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
