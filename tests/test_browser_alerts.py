@@ -138,13 +138,13 @@ def test_fleet_to_alert_to_evidence_to_actions(contexts, live_server, press, adm
     assert degradation.resolution == "manual" and degradation.resolution_notes == "Sensor recalibrated"
 
     card.locator("button.alert-retrain").click()
-    card.locator(".form-result.ok").wait_for(timeout=60_000)
+    card.locator(".form-result.ok").wait_for(timeout=120_000)  # the job trains eagerly in the request
     job = ModelTrainingHistory.objects.get(trigger_type="manual")
     assert job.model_id == v1.pk
 
     card.locator("input[name=resolution_notes]").fill("Second shift added on line 2")
     card.locator("button.alert-rebaseline").click()
-    page.wait_for_function("() => document.body.innerText.includes('Re-baseline queued')", timeout=60_000)
+    page.wait_for_function("() => document.body.innerText.includes('Re-baseline queued')", timeout=120_000)
     drift.refresh_from_db()
     assert drift.resolution == "rebaselined" and drift.resolution_notes == "Second shift added on line 2"
     rebase = ModelTrainingHistory.objects.get(trigger_type="rebaseline")
