@@ -254,7 +254,10 @@ def model_performance_page(request: HttpRequest) -> HttpResponse:
             ],
             "range": {"key": range_key, "start": range_start.isoformat() if range_start else None,
                       "end": range_end.isoformat() if range_end else None},
-            "cusum": _cusum(model, range_start, range_end or (last_reading and last_reading + timedelta(hours=1)))
+            # The CUSUM is fetched after the page (`/ui/model-performance/cusum`), so the HTML stays fast.
+            "cusumUrl": "/ui/model-performance/cusum?" + urlencode({
+                "model": str(model.pk), "start": range_start.isoformat() if range_start else "",
+                "end": (range_end or last_reading + timedelta(hours=1)).isoformat() if last_reading else ""})
             if model is not None else None,
             "rights": rights,
             "api": "/api/v1/",
@@ -350,8 +353,31 @@ def fleet_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+@view_required
+def cusum_data(request: HttpRequest) -> HttpResponse:
+    """The model page's CUSUM as JSON: `?model=<uuid>&start=&end=` (ISO times)."""
+    from datetime import datetime
+
+    from django.http import JsonResponse
+
+    model_id = _uuid_param(request, "model")
+    model = EnergyBaseline.objects.select_related("machine").filter(pk=model_id).first() if model_id else None
+    if model is None:
+        raise Http404("No model with this id.")
+
+    def when(name):
+        try:
+            value = datetime.fromisoformat(request.GET.get(name, ""))
+        except ValueError:
+            return None
+        return value if value.tzinfo else None
+
+    return JsonResponse({"cusum": _cusum(model, when("start"), when("end"))})
+
+
 urlpatterns = [
     path("model-performance", model_performance_page, name="ui-model-performance"),
+    path("model-performance/cusum", cusum_data, name="ui-model-performance-cusum"),
     path("fleet", fleet_page, name="ui-fleet"),
     # The admin's logout only serves staff (it redirects everyone else to the admin index), so
     # the dashboard has its own; the login page then brings the user back to the fleet.

@@ -460,3 +460,13 @@ def test_model_page_opens_on_the_worst_machine(client, plain_user):
     worst, _ = machine_with_model("Zeta", cv_rmse=0.6, nmbe=0.2, ashrae_pass=False)
     client.force_login(plain_user)
     assert page_config(client.get("/ui/model-performance"))["machineId"] == str(worst.pk)
+
+
+def test_cusum_data_needs_view_rights_and_a_known_model(client, plain_user):
+    _, model = machine_with_model()
+    client.force_login(UserFactory(username="no-rights"))
+    assert client.get(f"/ui/model-performance/cusum?model={model.pk}").status_code == 403
+    client.force_login(plain_user)
+    assert client.get(f"/ui/model-performance/cusum?model={uuid.uuid4()}").status_code == 404
+    response = client.get(f"/ui/model-performance/cusum?model={model.pk}")
+    assert response.status_code == 200 and response.json() == {"cusum": None}  # no readings, no artifact

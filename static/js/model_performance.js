@@ -250,8 +250,11 @@
     if (!chartCard(name) || !spec) return Promise.resolve();
     // The machine's timeline: every version of this model type, not only the one shown.
     var range = config.range || {};
-    var url = PERF + "metrics/trend?" + qs({ machine_id: config.machineId, model_type: config.modelType, metric: name,
-                                            bucket: config.bucket, start: range.start, end: range.end });
+    // With a single version of this type the machine's timeline is that version's (a narrower query).
+    var siblings = config.versions.filter(function (v) { return v.modelType === config.modelType; }).length;
+    var scope = siblings > 1 ? { machine_id: config.machineId, model_type: config.modelType } : { model_id: config.modelId };
+    var url = PERF + "metrics/trend?" + qs(Object.assign(scope, { metric: name, bucket: config.bucket,
+                                                                  start: range.start, end: range.end }));
     return E.api("GET", url).then(function (result) {
       if (!result.ok) {
         setChartEmpty(name, "Could not load the " + spec.label + " trend: " + E.errorLines(result).join(" "));
@@ -274,8 +277,15 @@
 
   // --- CUSUM ---------------------------------------------------------------------------------------
 
+  var cusumData = config.cusumUrl && chartCard("cusum")
+    ? E.api("GET", config.cusumUrl).then(function (r) { return r.ok ? r.data.cusum : null; })
+    : Promise.resolve(null);
+
   function drawCusum(changePoint) {
-    var data = config.cusum;
+    return cusumData.then(function (data) { return paintCusum(data, changePoint); });
+  }
+
+  function paintCusum(data, changePoint) {
     if (!chartCard("cusum")) return Promise.resolve();
     if (!data || !data.points || !data.points.length) {
       setChartEmpty("cusum", "No readings in this range to compare with the baseline.");
