@@ -52,6 +52,7 @@ SEMANTIC_400 = {
     "POST /api/v1/model-performance/drift/check": "a trained energy baseline; windows ordered, with readings",
     "POST /api/v1/model-performance/retrain/trigger": "model_id, or machine_id and model_type; window ordered",
     "POST /api/v1/model-performance/ab-test/start": "two existing versions of one machine; past, ordered window",
+    "POST /api/v1/model-performance/alerts/{id}/rebaseline": "a reason in words; a change point or a past start",
 }
 
 
@@ -239,6 +240,9 @@ def test_docs_use_local_static_files_only(client):
 
 @pytest.mark.django_db
 def test_healthz_is_public(client):
+    from enms.health import beat_tick_record
+
+    beat_tick_record()  # a beat that ticks (with a broker, a missing beat is reported as degraded)
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()

@@ -15,6 +15,7 @@ from enms.fields import (
 from enms.rows import FastRepresentationMixin, RowField, batch_serializer_for, serializer_for
 
 from ..models import (
+    AlertResolution,
     AlertType,
     ModelABTest,
     ModelAlert,
@@ -358,7 +359,31 @@ class ABResultsSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_null=True, required=False)
 
 
+@extend_schema_field(serializers.ChoiceField(choices=Severity.choices))
+class PeakSeverityField(serializers.Field):
+    """The worst severity the alert reached (its current one for alerts stored before peaks were kept)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, alert):
+        return alert.peak_severity or alert.severity
+
+
+@extend_schema_field(serializers.ChoiceField(choices=AlertResolution.choices, allow_null=True))
+class ResolutionField(serializers.Field):
+    """How the alert was closed; null while it is open."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, alert):
+        return alert.resolution or None
+
+
 class AlertSerializer(serializers.ModelSerializer):
+    peak_severity = PeakSeverityField()
+    resolution = ResolutionField()
     model_id = serializers.UUIDField(read_only=True, allow_null=True)
     machine_id = serializers.UUIDField(read_only=True)
     metric_id = serializers.UUIDField(read_only=True, allow_null=True,
@@ -378,6 +403,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class ActiveAlertSerializer(serializers.ModelSerializer):
+    peak_severity = PeakSeverityField()
     model_id = serializers.UUIDField(read_only=True, allow_null=True)
     machine_id = serializers.UUIDField(read_only=True)
     metric_id = serializers.UUIDField(read_only=True, allow_null=True)

@@ -169,7 +169,7 @@ def test_alert_api_exposes_the_evidence_fields(admin_api):
     body = admin_api.get(f"{PERF}alerts/{alert.pk}/").json()
     assert body["severity"] == body["peak_severity"] == "critical"
     assert body["metric_id"] == body["peak_metric_id"] == str(check.pk)
-    assert body["resolution"] == "" and body["message"] == alert.message
+    assert body["resolution"] is None and body["message"] == alert.message
     active = admin_api.get(f"{PERF}alerts/active").json()["results"][0]
     assert active["metric_id"] == str(check.pk) and active["peak_severity"] == "critical"
 
