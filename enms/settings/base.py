@@ -234,6 +234,9 @@ ENMS_POLICY = {
     "auto_retrain_on_critical": env.bool("ENMS_AUTO_RETRAIN_ON_CRITICAL", default=True),
     "notify_critical": env.bool("ENMS_NOTIFY_CRITICAL", default=True),
     "drift": {},
+    # Cost and CO2 of a consumption change (kWh times these); null leaves them out of the impact.
+    "energy_price_per_kwh": env.float("ENMS_ENERGY_PRICE_PER_KWH", default=None),
+    "emission_factor_kg_per_kwh": env.float("ENMS_EMISSION_FACTOR_KG_PER_KWH", default=None),
 }
 
 # Hooks through which the lower layers (enms, baselines) call into `performance` without importing

@@ -103,6 +103,9 @@ def evaluation_cycle(*, batch_size: int = 200, now: datetime | None = None, wind
             start = starts[model.pk]
             if start is not None:
                 group = group[group["timestamp"] >= start]
+            if model.training_end is not None:
+                # Hours the version was trained on are never judged: a fresh version meets only unseen hours.
+                group = group[group["timestamp"] > model.training_end]
             policy = policies.setdefault(model.machine_id, policy_for(model.machine))
             try:
                 values = model_evaluate(model=model, frame=group, policy=policy)
