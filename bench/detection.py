@@ -97,7 +97,7 @@ def machine(process: str, seed: int) -> dict:
     n = (TRAIN_DAYS + MONITOR_DAYS) * 24
     ts = START + pd.to_timedelta(np.arange(n), unit="h")
     hour = ts.hour.to_numpy()
-    weekday = ts.dayofweek.to_numpy() < 5
+    weekday = ts.day_of_week.to_numpy() < 5
     occupied = weekday & (hour >= 6) & (hour < 18)
     day = np.arange(n) / 24.0
     weather = np.repeat(_ar(rng, n // 24, 0.7), 24)[:n] * 3.0 + _ar(rng, n, 0.95) * 1.0

@@ -107,7 +107,7 @@ class DriftThresholds:
     min_rows: int = 24
     min_shift: float = 0.05
     change_false_alarm: float = 0.005
-    coverage_density: float = 0.005
+    coverage_density: float = 0.002
     coverage_bandwidth: float = 0.25
 
     def __post_init__(self) -> None:
