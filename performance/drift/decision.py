@@ -95,8 +95,36 @@ def baseline_level_var(reference: dict[str, Any], drivers: dict[str, np.ndarray]
     return max(var, 0.0) * inflation * inflation
 
 
-def _blocks(n: int, seconds: np.ndarray | None, interval: float) -> np.ndarray:
-    """Block index of every row: 24-hour blocks ending at the window's last row (0 = oldest)."""
+def _hourly_block_cov(sd: float, rho: float, steps: np.ndarray, block: np.ndarray, idx: np.ndarray
+                      ) -> np.ndarray:
+    """Covariance of block means from the hourly AR(1) part, exact for the rows at hand:
+    ``sd^2 rho^|t_i - t_j|`` (``t`` in sampling intervals) averaged over each pair of blocks.
+    Between time-ordered blocks it factorises, so no rows x rows matrix is formed."""
+    rho = min(max(rho, 0.0), 0.99)
+    k = idx.size
+    out = np.zeros((k, k))
+    members = [np.flatnonzero(block == b) for b in idx]
+    first = np.array([steps[m[0]] for m in members])
+    last = np.array([steps[m[-1]] for m in members])
+    # E_a: sum over block a of rho^(end_a - t); F_b: sum over block b of rho^(t - start_b).
+    tail = np.array([np.sum(rho ** (last[i] - steps[m])) for i, m in enumerate(members)])
+    head = np.array([np.sum(rho ** (steps[m] - first[i])) for i, m in enumerate(members)])
+    sizes = np.array([m.size for m in members], dtype=float)
+    for i, m in enumerate(members):
+        t = steps[m]
+        out[i, i] = np.sum(rho ** np.abs(t[:, None] - t[None, :])) / (sizes[i] ** 2)
+        for j in range(i + 1, k):
+            v = tail[i] * head[j] * rho ** (first[j] - last[i]) / (sizes[i] * sizes[j])
+            out[i, j] = out[j, i] = v
+    return sd * sd * out
+
+
+def _blocks(n: int, seconds: np.ndarray | None, interval: float, days: np.ndarray | None = None) -> np.ndarray:
+    """Block index of every row (0 = oldest): its local calendar day when ``days`` are given,
+    else 24-hour blocks ending at the window's last row."""
+    if days is not None:
+        codes = np.asarray(days, dtype=np.int64)
+        return codes - codes.min()
     if seconds is None:
         per_block = max(1, int(round(BLOCK_SECONDS / interval)))
         back = (n - 1 - np.arange(n)) // per_block
@@ -114,6 +142,7 @@ def consumption_change(
     seconds: np.ndarray | None = None,
     drivers: dict[str, np.ndarray] | None = None,
     usable: np.ndarray | None = None,
+    days: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The consumption-change test of one window (see the module docstring).
 
@@ -122,6 +151,8 @@ def consumption_change(
         actual: consumption, same length.
         seconds: reading times in seconds (epoch), for the 24-hour blocks.
         drivers: the window's drivers, for the baseline's level error.
+        days: local calendar day number of every row (the day-level bias is a calendar day's);
+            without them, 24-hour blocks ending at the last reading.
         usable: rows that may be judged (e.g. out-of-sample and well covered); others are
             ignored by the test but still count in ``kwh_since_change``.
 
@@ -147,7 +178,7 @@ def consumption_change(
     level_var = baseline_level_var(reference, drivers, n)
     noise["level_sd"] = math.sqrt(level_var)
     out["noise"] = noise
-    block = _blocks(n, None if seconds is None else np.asarray(seconds, dtype=float), interval)
+    block = _blocks(n, None if seconds is None else np.asarray(seconds, dtype=float), interval, days)
     n_blocks = int(block.max()) + 1
     counts = np.bincount(block[ok], minlength=n_blocks).astype(float)
     sums = np.bincount(block[ok], weights=e[ok], minlength=n_blocks)
@@ -157,9 +188,12 @@ def consumption_change(
     means = sums[idx] / c
     d = np.abs(idx[:, None] - idx[None, :]).astype(float)
     cov = noise["day_sd"] ** 2 * noise["day_phi"] ** d + level_var
-    cov[np.diag_indices_from(cov)] += np.array(
-        [noise["hour_sd"] ** 2 * _mean_factor(noise["hour_rho"], int(k)) / k for k in c])
-    # Shift since block boundary k: hour-weighted mean of the blocks from k on.
+    steps = (np.arange(n, dtype=float) if seconds is None
+             else (np.asarray(seconds, dtype=float) - float(seconds[0])) / interval)
+    block_ok = np.where(ok, block, -1)
+    cov += _hourly_block_cov(noise["hour_sd"], noise["hour_rho"], steps, block_ok, idx)
+    # Shift since block boundary k: the mean residual of the readings from k on, against a
+    # baseline that is unbiased on a stable machine; its standard error from the covariance.
     tail_c = np.cumsum(c[::-1])[::-1]
     allowed = tail_c >= MIN_HOURS_AFTER
     weights = np.where(np.arange(idx.size)[None, :] >= np.arange(idx.size)[:, None], c[None, :], 0.0)
@@ -183,17 +217,32 @@ def consumption_change(
     first_block = idx[k]
     lo = int(np.searchsorted(block, max(first_block - 1, 0), side="left"))
     hi = int(np.searchsorted(block, min(first_block + 1, n_blocks - 1), side="right"))
-    ev = np.where(ok, e, 0.0)
-    tail_sum = np.cumsum(ev[::-1])[::-1]
-    tail_n = np.cumsum(ok[::-1].astype(float))[::-1]
-    cand = np.arange(lo, max(hi, lo + 1))
-    cand = cand[(tail_n[cand] >= MIN_HOURS_AFTER) & ok[cand]]
-    tau = int(cand[np.argmax(tail_sum[cand] ** 2 / tail_n[cand])]) if cand.size else \
-        int(np.flatnonzero(block == first_block)[0])
+    # Least-squares split of that stretch into two levels, so that a bias common to it (the
+    # day-level part) does not pull the change point.
+    seg = np.arange(lo, max(hi, lo + 1))
+    seg = seg[ok[seg]]
+    tau = int(np.flatnonzero(block == first_block)[0])
+    if seg.size >= 2 * MIN_HOURS_AFTER:
+        x = e[seg]
+        m = seg.size
+        before = np.cumsum(x)[:-1]
+        j = np.arange(1, m)
+        contrast = (before - j / m * x.sum()) ** 2 / (j * (m - j) / m)
+        valid = (j >= MIN_HOURS_AFTER // 2) & (m - j >= MIN_HOURS_AFTER // 2)
+        if valid.any():
+            best = np.flatnonzero(valid)[np.argmax(contrast[valid])]
+            tau = int(seg[best + 1])
+            # In the oldest block, a split no clearer than the hourly noise's long-run variance
+            # (3 sd) means a change older than the window: it is dated at the window's start.
+            rho_h = min(noise["hour_rho"], 0.99)
+            long_run = noise["hour_sd"] ** 2 * (1 + rho_h) / (1 - rho_h)
+            if first_block == idx[0] and contrast[best] < 9.0 * long_run:
+                tau = int(seg[0])
+    elif seg.size:
+        tau = int(seg[0])
     after = ok & (np.arange(n) >= tau)
-    shift = float(e[after].mean())
     predicted_after = float((y - e)[after].mean())
-    # Standard error of the shift since tau: the block covariance, weighted by hours after tau.
+    shift = float(e[after].mean())
     c_tau = np.bincount(block[after], minlength=n_blocks)[idx].astype(float)
     w = c_tau / c_tau.sum()
     se_tau = math.sqrt(max(float(w @ cov @ w), 1e-300))
@@ -215,17 +264,23 @@ def consumption_change(
         out["detected"] = True
         # Critical: at least the critical size, and surely (95 %) above the practical minimum.
         low = min(abs(ci[0]), abs(ci[1])) / predicted_after
-        out["level"] = "critical" if abs(rel) >= th.nmbe_critical and low >= th.min_shift else "warning"
+        # A day of evidence at least before a change is called critical.
+        sure = low >= th.min_shift and out["hours_after"] >= 24
+        out["level"] = "critical" if abs(rel) >= th.nmbe_critical and sure else "warning"
     return _clean(out)
 
 
 def coverage(reference: dict[str, Any], drivers: dict[str, np.ndarray], n: int,
              thresholds: DriftThresholds | None = None) -> dict[str, Any]:
-    """Rows the version must extrapolate to: a driver outside its training range or in sparse
-    training ground.  Returns ``{"covered" (row mask), "uncovered_share", "outside_share",
-    "sparse_share", "level", "drivers": {name: {"outside_share", "sparse_share"}}}``."""
+    """Rows the version must extrapolate to: a driver value with too few training rows near it
+    (outside the training range beyond the neighbourhood, or in sparse ground inside it).
+
+    Returns ``{"covered" (row mask), "dense" (rows whose every driver sits in dense training
+    ground, where a consumption change is judged), "uncovered_share", "outside_share", "sparse_share", "level",
+    "drivers": {name: {"outside_share", "sparse_share"}}}``."""
     th = thresholds or DriftThresholds()
     covered = np.ones(n, dtype=bool)
+    dense = np.ones(n, dtype=bool)
     valid = np.zeros(n, dtype=bool)
     outside_any = np.zeros(n, dtype=bool)
     per_driver: dict[str, Any] = {}
@@ -245,19 +300,24 @@ def coverage(reference: dict[str, Any], drivers: dict[str, np.ndarray], n: int,
         near = np.interp(xs + width, q, probs) - np.interp(xs - width, q, probs, left=0.0)
         # A driver with a few distinct values (a stop, a shift pattern) is dense at those values.
         at_value = (np.searchsorted(q, xs, side="right") - np.searchsorted(q, xs, side="left")) / q.size
-        sparse = ok & ~outside & (np.maximum(near, at_value) < th.coverage_density)
-        covered &= ~(outside | sparse)
+        # Uncovered: too few training rows near the value. A value just outside the range with
+        # dense training ground next to it is covered; far outside, the density is zero.
+        uncovered = ok & (np.maximum(near, at_value) < th.coverage_density)
+        sparse = uncovered & ~outside
+        covered &= ~uncovered
+        dense &= ~ok | (np.maximum(near, at_value) >= th.judge_density)
         outside_any |= outside
         m = max(int(ok.sum()), 1)
         per_driver[name] = {"outside_share": float(outside.sum() / m), "sparse_share": float(sparse.sum() / m)}
     m = max(int(valid.sum()), 1)
     uncovered = valid & ~covered
     share = float(uncovered.sum() / m) if valid.any() else 0.0
+    sparse_any = uncovered & ~outside_any
     level = ("critical" if share >= th.extrapolation_critical else "warning" if share >= th.extrapolation_warning
              else "none") if int(valid.sum()) >= th.min_rows else "none"
-    return {"covered": covered | ~valid, "uncovered_share": share,
+    return {"covered": covered | ~valid, "dense": dense, "uncovered_share": share,
             "outside_share": float((valid & outside_any).sum() / m),
-            "sparse_share": float((uncovered & ~outside_any).sum() / m), "level": level, "drivers": per_driver}
+            "sparse_share": float(sparse_any.sum() / m), "level": level, "drivers": per_driver}
 
 
 def _effective_dof(noise: dict[str, float], n: int, interval: float) -> float:
@@ -294,6 +354,13 @@ def model_error(reference: dict[str, Any], residuals: np.ndarray, usable: np.nda
     interval = float(res.get("interval_seconds") or 3600.0)
     dof = _effective_dof(noise_model(reference), int(ok.sum()), interval)
     dof_ref = _effective_dof(noise_model(reference), int(res["n"]), interval)
+    # The size of a day's errors varies from day to day (occupied-hours amplitude, weather):
+    # a mean square over D days varies by a further 4 cv^2 / D in relative variance.
+    cv = float((((res.get("structure") or {}).get("daily") or {}).get("scale_cv")) or 0.0)
+    days = max(float(ok.sum()) * interval / BLOCK_SECONDS, 1.0)
+    days_ref = max(float(res["n"]) * interval / BLOCK_SECONDS, 1.0)
+    dof = 2.0 / (2.0 / dof + 4.0 * cv * cv / days)
+    dof_ref = 2.0 / (2.0 / dof_ref + 4.0 * cv * cv / days_ref)
     p = float(special.fdtrc(dof, dof_ref, ratio * ratio))
     level = "none"
     if p < th.error_ratio_alpha:

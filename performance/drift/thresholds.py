@@ -88,6 +88,9 @@ class DriftThresholds:
         coverage_density: a driver value is sparsely covered when fewer than this share of the
             training rows lie within ``coverage_bandwidth`` of it.
         coverage_bandwidth: half-width of that neighbourhood in reference standard deviations.
+        judge_density: a consumption change is judged only on hours whose drivers all have at
+            least this share of training rows in that neighbourhood: where the baseline has
+            seen little, a residual shift may be its own error rather than the machine's.
     """
 
     psi_warning: float = 0.1
@@ -109,6 +112,7 @@ class DriftThresholds:
     change_false_alarm: float = 0.005
     coverage_density: float = 0.002
     coverage_bandwidth: float = 0.25
+    judge_density: float = 0.02
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -140,12 +140,14 @@ def check_drift(
     *,
     seconds: np.ndarray | None = None,
     in_sample: np.ndarray | None = None,
+    days: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One drift check of a current window against a stored reference: the numeric verdict.
 
     Args:
         seconds: reading times (epoch seconds), for the daily blocks of the consumption-change
             test; without them rows are taken as consecutive.
+        days: local calendar day number of every row, for the consumption-change test's blocks.
         in_sample: rows inside the version's training window; they are counted
             (``in_sample_rows``) and never judged.
 
@@ -165,15 +167,14 @@ def check_drift(
     concept = concept_drift(reference, e_judged, actual, n_params, th, drivers=current_drivers)
     extrapolation = _extrapolation_rows(reference, current_drivers)
     cover = coverage(reference, current_drivers, n, th)
-    covered = cover.pop("covered")
-    # Consumption is judged on well-covered hours when there are enough of them: elsewhere the
-    # baseline extrapolates and its residuals say more about coverage than about the machine.
-    usable = judged & covered if int((judged & covered & np.isfinite(e)).sum()) >= max(th.min_rows, n // 4) \
-        else judged
+    cover.pop("covered")
+    # Consumption is judged on densely covered hours only: elsewhere the baseline extrapolates
+    # or has seen little, and its residuals say more about coverage than about the machine.
+    usable = judged & cover.pop("dense")
     if judged.sum() < th.min_rows:
         cover["level"] = "none"
     change = consumption_change(reference, e, actual, th, seconds=seconds, drivers=current_drivers,
-                                usable=usable)
+                                usable=usable, days=days)
     error = model_error(reference, e, usable, change, th)
     decision = decide(change, cover, error)
     scores = _cause_components(change, cover, error, th)

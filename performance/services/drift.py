@@ -93,7 +93,8 @@ def drift_impact(*, change: dict[str, Any], window_end: datetime, interval_hours
 
 
 def drift_judge(*, pipeline, reference: dict[str, Any], frame: pd.DataFrame, thresholds: DriftThresholds,
-                training_window: tuple | None = None, policy: dict | None = None) -> dict[str, Any]:
+                training_window: tuple | None = None, policy: dict | None = None,
+                time_zone: str | None = None) -> dict[str, Any]:
     """The numeric drift verdict of a fitted pipeline on the readings in `frame` (one machine,
     time-ordered), with change points as times and the impact of a consumption change.
 
@@ -113,8 +114,11 @@ def drift_judge(*, pipeline, reference: dict[str, Any], frame: pd.DataFrame, thr
     if training_window is not None and training_window[0] is not None and training_window[1] is not None:
         ts = frame["timestamp"]
         in_sample = ((ts >= pd.Timestamp(training_window[0])) & (ts <= pd.Timestamp(training_window[1]))).to_numpy()
+    local = frame["timestamp"].dt.tz_convert(time_zone or "UTC").dt.tz_localize(None)
+    days = (local.to_numpy(dtype="datetime64[D]").astype(np.int64))
     # No parameter is fitted on the current window, so its NMBE and CV(RMSE) lose no degrees of freedom.
-    result = check_drift(reference, drivers, residuals, actual, 0, thresholds, seconds=seconds, in_sample=in_sample)
+    result = check_drift(reference, drivers, residuals, actual, 0, thresholds, seconds=seconds, in_sample=in_sample,
+                         days=days)
     concept = result["concept_drift"]
     interval_h = float(reference["residuals"].get("interval_seconds") or 3600.0) / 3600.0
     result["in_sample_hours"] = float(in_sample.sum() * interval_h)
@@ -145,7 +149,8 @@ def drift_evaluate(model: EnergyBaseline, frame: pd.DataFrame, reference: dict |
     policy = policy or policy_for(model.machine)
     return drift_judge(pipeline=pipeline_for(model), reference=reference or model.reference_stats, frame=frame,
                        thresholds=DriftThresholds.from_dict(policy.get("drift") or {}),
-                       training_window=(model.training_start, model.training_end), policy=policy)
+                       training_window=(model.training_start, model.training_end), policy=policy,
+                       time_zone=getattr(model.machine, "time_zone", None))
 
 
 def drift_check(
