@@ -12,7 +12,7 @@ ifneq ($(CI)$(SLOW),)
 SLOW_FLAG := --run-slow
 endif
 
-.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy clean
+.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy bench-detection clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,10 @@ bench: $(VENV)/.installed-dev static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.
 bench-drift: $(VENV)/.installed $(EVIDENTLY_PEER)/.installed
 	mkdir -p bench/out
 	$(PY) bench/drift.py --json bench/out/drift.json
+
+bench-detection: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/detection.py --runs $${RUNS:-20} --json bench/out/detection.json
 
 bench-accuracy: $(VENV)/.installed $(EEMETER_PEER)/.installed
 	mkdir -p bench/out
