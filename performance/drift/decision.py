@@ -53,13 +53,6 @@ NULL_SEED = 20251202
 MIN_HOURS_AFTER = 6
 
 
-def _mean_factor(rho: float, c: int) -> float:
-    """c * Var(mean of c AR(1) values) / sigma^2."""
-    if rho <= 0 or c <= 1:
-        return 1.0
-    return (1 + rho) / (1 - rho) - 2 * rho * (1 - rho ** c) / (c * (1 - rho) ** 2)
-
-
 def noise_model(reference: dict[str, Any]) -> dict[str, float]:
     """Two-level residual noise of a version: ``day_sd``, ``day_phi``, ``hour_sd``, ``hour_rho``.
 
