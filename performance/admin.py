@@ -8,6 +8,8 @@ from enms.errors import Conflict
 
 from .models import (
     ActiveABTest,
+    CycleBatch,
+    CycleRun,
     LatestModelPerformance,
     ModelABTest,
     ModelAlert,
@@ -189,3 +191,25 @@ class ActiveABTestAdmin(ViewAdmin):
 class UnresolvedModelAlertAdmin(ViewAdmin):
     list_filter = ("severity", "alert_type", "model_type")
     search_fields = ("machine_name", "message")
+
+
+class CycleBatchInline(admin.TabularInline):
+    model = CycleBatch
+    fields = ("index", "status", "machines", "attempts", "worker", "result", "error", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CycleRun)
+class CycleRunAdmin(ReadOnlyAdmin):
+    list_display = ("cycle", "now", "started_at", "finished_at", "duration_seconds", "machines", "versions",
+                    "batches_total", "batches_done", "batches_failed", "failures")
+    list_filter = ("cycle", ("started_at", admin.DateFieldListFilter))
+    readonly_fields = ("cycle", "now", "started_at", "finished_at", "duration_seconds", "batch_size", "versions",
+                       "machines", "batches_total", "batches_done", "batches_failed", "failures", "totals")
+    inlines = [CycleBatchInline]

@@ -198,6 +198,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Three kinds of work on their own queues, so a long training run never delays an alert: workers
+# started with `-Q training`, `-Q cycles,celery` and `-Q notifications` scale each on its own.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "performance.training_run": {"queue": "training"},
+    "performance.*_batch": {"queue": "cycles"},
+    "performance.*_cycle": {"queue": "cycles"},
+    "performance.scheduled_retrain_all": {"queue": "cycles"},
+    "baselines.*": {"queue": "cycles"},
+    "performance.alert_notify": {"queue": "notifications"},
+    "performance.notifications_sweep": {"queue": "notifications"},
+}
+# Scheduled cycles (evaluation, drift, retraining) split the active versions into batches of this
+# many; each batch is one `performance.<cycle>_batch` task.
+ENMS_CYCLE_BATCH_SIZE = env.int("ENMS_CYCLE_BATCH_SIZE", default=200)
 # Training jobs: a running job whose heartbeat is older than this is reaped (requeued once, then
 # failed); a pending job not picked up for this long is published again by the sweep.
 ENMS_TRAINING_HEARTBEAT_TIMEOUT_S = env.int("ENMS_TRAINING_HEARTBEAT_TIMEOUT_S", default=900)
