@@ -62,7 +62,7 @@ test-quick: $(VENV)/.installed-dev
 DEV_SETTINGS := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-enms.settings.local}
 
 worker: $(VENV)/.installed
-	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms worker --loglevel=INFO --concurrency=2
+	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms worker -Q celery,cycles,training,notifications --loglevel=INFO --concurrency=2
 
 beat: $(VENV)/.installed
 	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms beat --loglevel=INFO

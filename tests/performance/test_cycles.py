@@ -98,3 +98,18 @@ def test_a_batch_that_raises_is_counted_failed(fleet, monkeypatch):
     assert (run.batches_done, run.batches_failed, run.failures) == (0, 1, 3)
     assert run.finished_at is not None
     assert "boom" in run.batches.get().error
+
+
+@pytest.mark.parametrize("task, queue", [
+    ("performance.training_run", "training"),
+    ("performance.evaluation_batch", "cycles"),
+    ("performance.retrain_batch", "cycles"),
+    ("performance.evaluation_cycle", "cycles"),
+    ("performance.alert_notify", "notifications"),
+    ("performance.notifications_sweep", "notifications"),
+    ("performance.training_sweep", "celery"),
+])
+def test_each_kind_of_work_has_its_queue(task, queue):
+    from enms.celery import app
+
+    assert app.amqp.router.route({}, task)["queue"].name == queue
