@@ -203,3 +203,26 @@ class EnergyBaseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine} {self.model_type} v{self.version} ({self.status})"
+
+
+class EnergyReadingDaily(models.Model):
+    """One machine's readings of one UTC day, rolled up: kept forever, when the retention policy
+    drops the hourly readings of old months (`baselines.partitions.readings_retention_apply`)."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="daily_readings", db_index=False)
+    day = models.DateField()
+    readings = models.PositiveIntegerField()
+    energy_kwh = models.FloatField()
+    production_units = models.FloatField(null=True, blank=True)
+    operating_hours = models.FloatField(null=True, blank=True)
+    outdoor_temp_c_mean = models.FloatField(null=True, blank=True)
+    anomalies = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "energy_reading_daily"
+        ordering = ["machine", "day"]
+        verbose_name_plural = "daily energy readings"
+        constraints = [models.UniqueConstraint(fields=["machine", "day"], name="reading_daily_unique_machine_day")]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} @ {self.day}"

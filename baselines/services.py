@@ -40,10 +40,13 @@ READING_COLUMNS = ("energy_kwh", "production_units", "outdoor_temp_c", "operatin
 def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
     """Insert or update (on machine + timestamp) a batch of validated readings, all or nothing.
 
-    PostgreSQL: the rows are COPYed into a temporary table, then one
-    `INSERT ... ON CONFLICT DO UPDATE ... RETURNING (xmax = 0)` upserts them and tells exactly
-    which were new, even when two ingests of the same rows race. Elsewhere: one query counts the
-    existing timestamps, one bulk upsert writes.
+    PostgreSQL: the rows are COPYed into a temporary table; `INSERT ... ON CONFLICT DO NOTHING
+    RETURNING` stores the new ones and marks them in the temporary table, then one `UPDATE` writes
+    the others. The counts are exact even when two ingests of the same rows race (the second
+    insert waits for the first and skips its rows, which its update — a new statement, so a new
+    snapshot — then sees). `energy_readings` is partitioned by month there, where the
+    `RETURNING (xmax = 0)` trick is refused; the months the rows fall in get their partitions
+    first. Elsewhere: one query counts the existing timestamps, one bulk upsert writes.
     """
     from django.db import connection
 
@@ -54,31 +57,45 @@ def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
          row.get("operating_hours"), bool(row.get("is_anomaly") or False))
         for row in rows
     ]
+    if connection.vendor == "postgresql" and values:
+        from .partitions import readings_partitions_ensure
+
+        stamps = [v[1] for v in values]
+        readings_partitions_ensure(start=min(stamps), end=max(stamps))
     with transaction.atomic():
         if connection.vendor == "postgresql":
             columns = "machine_id, timestamp, energy_kwh, production_units, outdoor_temp_c, operating_hours, is_anomaly"
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS reading_ingest (machine_id uuid, timestamp timestamptz, "
+                    "CREATE TEMP TABLE IF NOT EXISTS reading_ingest_rows (machine_id uuid, timestamp timestamptz, "
                     "energy_kwh double precision, production_units double precision, outdoor_temp_c double precision, "
-                    "operating_hours double precision, is_anomaly boolean) ON COMMIT DELETE ROWS"
+                    "operating_hours double precision, is_anomaly boolean, inserted boolean NOT NULL DEFAULT false) "
+                    "ON COMMIT DELETE ROWS"
                 )
                 # Emptied at commit, but an ingest nested in a larger transaction must not see the last one.
-                cursor.execute("TRUNCATE reading_ingest")
+                cursor.execute("TRUNCATE reading_ingest_rows")
                 # Raw psycopg COPY: wrap its errors so a lost connection is django.db's OperationalError.
                 with connection.wrap_database_errors, cursor.cursor.copy(
-                        f"COPY reading_ingest ({columns}) FROM STDIN") as copy:
+                        f"COPY reading_ingest_rows ({columns}) FROM STDIN") as copy:
                     for row in values:
                         copy.write_row(row)
                 cursor.execute(
-                    f"WITH upserted AS (INSERT INTO energy_readings ({columns}) SELECT {columns} FROM reading_ingest "
-                    "ON CONFLICT (machine_id, timestamp) DO UPDATE SET "
-                    + ", ".join(f"{c} = EXCLUDED.{c}" for c in READING_COLUMNS)
-                    + " RETURNING (xmax = 0) AS inserted) "
-                    "SELECT count(*) FILTER (WHERE inserted), count(*) FROM upserted"
+                    f"WITH stored AS (INSERT INTO energy_readings ({columns}) SELECT {columns} FROM reading_ingest_rows "
+                    "ON CONFLICT (machine_id, timestamp) DO NOTHING RETURNING timestamp) "
+                    "UPDATE reading_ingest_rows t SET inserted = true FROM stored WHERE t.timestamp = stored.timestamp"
                 )
-                created, total = cursor.fetchone()
-            return {"received": len(rows), "created": created, "updated": total - created}
+                created = cursor.rowcount
+                if created == len(values):
+                    return {"received": len(rows), "created": created, "updated": 0}
+                # Statistics of the marked rows, so the update joins through the unique index.
+                cursor.execute("ANALYZE reading_ingest_rows")
+                cursor.execute(
+                    "UPDATE energy_readings r SET " + ", ".join(f"{c} = t.{c}" for c in READING_COLUMNS)
+                    + " FROM reading_ingest_rows t WHERE NOT t.inserted AND r.machine_id = t.machine_id "
+                    "AND r.timestamp = t.timestamp"
+                )
+                updated = cursor.rowcount
+            return {"received": len(rows), "created": created, "updated": updated}
         objs = [
             EnergyReading(machine_id=m, timestamp=t, energy_kwh=e, production_units=p, outdoor_temp_c=o,
                           operating_hours=h, is_anomaly=a)

@@ -213,6 +213,12 @@ CELERY_TASK_ROUTES = {
 # Scheduled cycles (evaluation, drift, retraining) split the active versions into batches of this
 # many; each batch is one `performance.<cycle>_batch` task.
 ENMS_CYCLE_BATCH_SIZE = env.int("ENMS_CYCLE_BATCH_SIZE", default=200)
+# PostgreSQL keeps readings in monthly partitions, created this many months ahead by a daily beat
+# job. Retention: months older than this many (0: keep everything) are rolled up into daily
+# aggregates (kept forever), then their partitions dropped ("drop") or detached ("detach").
+ENMS_READINGS_PARTITIONS_AHEAD = env.int("ENMS_READINGS_PARTITIONS_AHEAD", default=3)
+ENMS_READINGS_RETENTION_MONTHS = env.int("ENMS_READINGS_RETENTION_MONTHS", default=0)
+ENMS_READINGS_RETENTION_ACTION = env("ENMS_READINGS_RETENTION_ACTION", default="drop")
 # Training jobs: a running job whose heartbeat is older than this is reaped (requeued once, then
 # failed); a pending job not picked up for this long is published again by the sweep.
 ENMS_TRAINING_HEARTBEAT_TIMEOUT_S = env.int("ENMS_TRAINING_HEARTBEAT_TIMEOUT_S", default=900)
