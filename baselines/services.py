@@ -80,7 +80,8 @@ def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
                     for row in values:
                         copy.write_row(row)
                 cursor.execute(
-                    f"WITH stored AS (INSERT INTO energy_readings ({columns}) SELECT {columns} FROM reading_ingest_rows "
+                    f"WITH stored AS (INSERT INTO energy_readings ({columns}) "
+                    f"SELECT {columns} FROM reading_ingest_rows "
                     "ON CONFLICT (machine_id, timestamp) DO NOTHING RETURNING timestamp) "
                     "UPDATE reading_ingest_rows t SET inserted = true FROM stored WHERE t.timestamp = stored.timestamp"
                 )

@@ -45,7 +45,8 @@ def partition(apps, schema_editor):
         )
         cursor.execute("CREATE TABLE energy_readings_default PARTITION OF energy_readings DEFAULT")
         cursor.execute("SELECT (date_trunc('month', now() AT TIME ZONE 'UTC'))::date, "
-                       "(date_trunc('month', min(timestamp) AT TIME ZONE 'UTC'))::date FROM energy_readings_unpartitioned")
+                       "(date_trunc('month', min(timestamp) AT TIME ZONE 'UTC'))::date "
+                       "FROM energy_readings_unpartitioned")
         current, oldest = cursor.fetchone()
         month, last = min(oldest or current, current), _month_add(current, 3)
         while month <= last:
