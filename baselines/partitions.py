@@ -61,7 +61,8 @@ def readings_partitions() -> list[date]:
         cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                        "WHERE i.inhparent = %s::regclass", [PARENT])
         names = [r[0] for r in cursor.fetchall()]
-    _known.update(names)
+    if not connection.in_atomic_block:
+        _known.update(names)
     return sorted(date(int(m[1]), int(m[2]), 1) for m in map(_NAME.match, names) if m)
 
 
@@ -89,6 +90,7 @@ def readings_partitions_ensure(*, start: date | datetime, end: date | datetime) 
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} WHERE timestamp >= %s AND timestamp < %s)",
                            [lower, upper])
             if cursor.fetchone()[0]:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 # Attaching over rows of the range in the default partition is refused: move them first.
                 cursor.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
                 cursor.execute(f"WITH moved AS (DELETE FROM {DEFAULT} WHERE timestamp >= %s AND timestamp < %s "
@@ -98,7 +100,9 @@ def readings_partitions_ensure(*, start: date | datetime, end: date | datetime) 
             else:
                 cursor.execute(f"CREATE TABLE {name} PARTITION OF {PARENT} FOR VALUES FROM ('{lower}') TO ('{upper}')")
             created.append(month)
-    _known.update(partition_name(m) for m in months)
+        names = {partition_name(m) for m in months}
+        # Remembered once committed (a rolled-back transaction takes its partitions with it).
+        transaction.on_commit(lambda: _known.update(names))
     return created
 
 
@@ -166,6 +170,8 @@ def readings_retention_apply(*, now: datetime | None = None, months: int | None 
             upper = datetime(upper_month.year, upper_month.month, 1, tzinfo=UTC)
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+                # Deferred foreign-key checks pending on the partition would refuse the DDL.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 rolled += readings_rollup(start=lower, end=upper)
                 cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
                 if action == "drop":
