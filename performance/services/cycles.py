@@ -80,10 +80,12 @@ def cycle_fanout(*, cycle: str, now: datetime | None = None, batch_size: int | N
 
     With eager tasks (no broker) the batches run here, one after another.
     """
-    from celery import current_app
+    from enms.celery import app
+
+    from .. import tasks  # noqa: F401 - the batch tasks, registered with the app
 
     run = cycle_plan(cycle=cycle, now=now, batch_size=batch_size)
-    task = current_app.tasks[f"performance.{cycle}_batch"]
+    task = app.tasks[f"performance.{cycle}_batch"]
     for batch_id in run.batches.order_by("index").values_list("pk", flat=True):
         task.delay(batch_id)
     return {"run_id": str(run.pk), "batches": run.batches_total, "versions": run.versions}
