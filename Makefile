@@ -12,7 +12,7 @@ ifneq ($(CI)$(SLOW),)
 SLOW_FLAG := --run-slow
 endif
 
-.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy clean
+.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy bench-scale clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -115,6 +115,11 @@ bench-page: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
 bench-ingest: $(VENV)/.installed
 	mkdir -p bench/out
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) bench/ingest.py --json bench/out/ingest.json
+
+# Needs PostgreSQL (BENCH_ADMIN_DATABASE_URL) and Redis (BENCH_REDIS_URL; its db is emptied).
+bench-scale: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/scale.py --sizes $${SIZES:-1000,5000,10000} --json bench/out/scale.json
 
 bench-queries: $(VENV)/.installed
 	mkdir -p bench/out

@@ -31,8 +31,10 @@ BENCHES = {
     "page": ["bench/page.py", "--json", "bench/out/page.json"],
     "queries": ["bench/queries.py", "--json", "bench/out/queries.json"],
     "http": ["bench/http_load.py", "--json", "bench/out/http.json"],
+    "scale": ["bench/scale.py", "--json", "bench/out/scale.json"],
 }
-QUICK = {"fleet": ["--machines", "200"], "quality": ["--sims", "2000"], "accuracy": ["--cases", "30"]}
+QUICK = {"fleet": ["--machines", "200"], "quality": ["--sims", "2000"], "accuracy": ["--cases", "30"],
+         "scale": ["--sizes", "200,1000", "--ingest-machines", "100"]}
 
 
 def _load(name: str) -> dict | None:
@@ -189,8 +191,43 @@ def rows_http(d: dict) -> list[dict]:
     return out
 
 
+def rows_scale(d: dict) -> list[dict]:
+    out = []
+    ingest = d.get("ingest") or {}
+    if ingest:
+        out.append(_row(f"readings through the API, {ingest['machines']:,} machines × a year ({ingest['rows']:,} rows, "
+                        "partitioned table)", f"{ingest['api_rows_s']:,.0f} rows/s",
+                        f"COPY {ingest['copy_rows_s']:,.0f} rows/s", f"{ingest['ratio']:.2f}× COPY", "≥ 0.3× COPY",
+                        ingest["ratio"] >= 0.3))
+    cycles = d.get("cycles") or []
+    if not cycles:
+        return out
+    workers = sorted({c["workers"] for c in cycles})
+    smallest = min(c["machines"] for c in cycles)
+    first = {c["workers"]: c for c in cycles if c["machines"] == smallest}
+    for c in cycles:
+        base = first[c["workers"]]
+        ratio = c["per_machine_ms"] / base["per_machine_ms"]
+        out.append(_row(f"evaluation cycle, {c['machines']:,} machines × 90 days, {c['workers']} worker process(es), "
+                        f"peak RSS {c['peak_rss_mb']:.0f} MB/worker",
+                        f"{c['seconds']:.1f} s ({c['per_machine_ms']:.2f} ms/machine)",
+                        f"{base['per_machine_ms']:.2f} ms/machine at {smallest:,}", f"{ratio:.2f}×",
+                        "≤ 1.3× per machine", ratio <= 1.3 if c["machines"] != smallest else None))
+    if len(workers) > 1:
+        for size in sorted({c["machines"] for c in cycles}):
+            one = next((c for c in cycles if c["machines"] == size and c["workers"] == workers[0]), None)
+            two = next((c for c in cycles if c["machines"] == size and c["workers"] == workers[-1]), None)
+            if one and two:
+                speedup = one["seconds"] / two["seconds"]
+                out.append(_row(f"evaluation cycle, {size:,} machines, {workers[-1]} vs {workers[0]} worker(s)",
+                                f"{two['seconds']:.1f} s", f"{one['seconds']:.1f} s", f"{speedup:.2f}× faster",
+                                "≥ 1.7×", speedup >= 1.7))
+    return out
+
+
 TABLES = {"ingest": rows_ingest, "fleet": rows_fleet, "accuracy": rows_accuracy, "drift": rows_drift,
-          "quality": rows_quality, "page": rows_page, "queries": rows_queries, "http": rows_http}
+          "quality": rows_quality, "page": rows_page, "queries": rows_queries, "http": rows_http,
+          "scale": rows_scale}
 
 
 def write_results(names: list[str], seconds: dict[str, float]) -> Path:
