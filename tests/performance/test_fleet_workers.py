@@ -148,12 +148,12 @@ def test_a_worker_killed_mid_batch_loses_no_machine_and_duplicates_no_row(fleet,
     finally:
         lock.rollback()
         lock.close()
-    # The killed worker's session was waiting on the lock at its COMMIT: once the lock is granted
-    # the commit goes through and the session ends (terminated here if it has not yet). Its rows
+    # The killed worker's backend was waiting on the lock at its COMMIT: once the lock is granted
+    # the commit goes through and the backend exits (terminated here if it has not yet). Its rows
     # are stored, its batch is not marked done, its message is not acknowledged: the case a
     # redelivery must not store twice.
     try:
-        wait_for(lambda: not backend_alive(dsn, orphan), 5, message="the orphaned session to end")
+        wait_for(lambda: not backend_alive(dsn, orphan), 5, message="the orphaned backend to exit")
     except AssertionError:
         terminate_backend(dsn, orphan)
     run = _run()
