@@ -210,6 +210,9 @@ def baseline_train(
     # The drift reference belongs to the performance layer, which fills this hook.
     hook = settings.ENMS_TRAINING_REFERENCE_HOOK
     reference = import_string(hook)(fit=fit, frame=frame) if hook else {}
+    forecast_hook = getattr(settings, "ENMS_TRAINING_FORECAST_HOOK", "")
+    if forecast_hook:
+        reference = {**reference, "forecast": import_string(forecast_hook)(fit=fit, frame=frame)}
     artifact, sha256 = serialize_pipeline(fit.pipeline)
     signature = artifact_sign(artifact)
     summary = fit.summary()

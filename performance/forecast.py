@@ -384,3 +384,23 @@ def driver_excursions(driver_days: DriverDays, lows: np.ndarray, highs: np.ndarr
                           "value": extreme, "low": float(lows[j]), "high": float(highs[j]),
                           "days": int(days.size)})
     return sorted(found, key=lambda r: r["day"])
+
+
+POLICY_KEYS = {"horizon_days": (1, 365), "coverage_threshold": (0.0, 1.0), "auto_retrain": None,
+               "min_outside_hours": (1, 24 * 366)}
+
+
+def validate_policy(value: Any) -> None:
+    """A per-machine override of the `forecast` policy section (ValueError/TypeError when bad)."""
+    if not isinstance(value, dict):
+        raise TypeError("must be a JSON object")
+    for key, item in value.items():
+        if key not in POLICY_KEYS:
+            raise ValueError(f"unknown key {key!r}; known: {', '.join(POLICY_KEYS)}")
+        bounds = POLICY_KEYS[key]
+        if bounds is None:
+            if not isinstance(item, bool):
+                raise TypeError(f"{key} must be true or false")
+        elif (isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item)
+              or not bounds[0] <= item <= bounds[1]):
+            raise ValueError(f"{key} must be a number from {bounds[0]} to {bounds[1]}")

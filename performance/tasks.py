@@ -66,3 +66,17 @@ def notifications_sweep() -> int:
     from .services.notifications import notifications_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="performance.forecast_cycle", **RETRY)
+def forecast_cycle() -> dict:
+    from .services.forecast import forecast_cycle as cycle
+
+    return cycle()
+
+
+@shared_task(name="performance.forecast_batch", **RETRY)
+def forecast_batch(version_ids: list[str]) -> dict:
+    from .services.forecast import forecast_batch as batch
+
+    return batch(version_ids=version_ids)
