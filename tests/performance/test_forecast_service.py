@@ -161,3 +161,24 @@ def test_auto_action_retrains_on_a_window_covering_the_new_range(summer_model, s
     # A repeat does not queue a second job.
     forecast_batch(version_ids=[summer_model.pk])
     assert ModelTrainingHistory.objects.filter(machine=machine).count() == 1
+
+
+@pytest.mark.parametrize("override, ok", [
+    ({"horizon_days": 14, "coverage_threshold": 0.4, "auto_retrain": True}, True),
+    ({"horizon_days": 0}, False), ({"coverage_threshold": 1.5}, False), ({"auto_retrain": "yes"}, False),
+    ({"horizon": 10}, False), ([1], False),
+])
+def test_forecast_policy_overrides_are_checked(override, ok):
+    from enms.policy import policy_overrides_errors
+
+    assert (policy_overrides_errors({"forecast": override}) == []) is ok
+
+
+def test_a_machine_override_changes_the_horizon_of_the_warning(summer_model):
+    machine = summer_model.machine
+    machine.policy_overrides = {"forecast": {"horizon_days": 5}}
+    machine.save()
+    temps = summer_temps(30, seed=5)
+    temps[9 * 24:] = 0.0  # the breach lies beyond five days
+    upload_forecast(machine, TRAIN_START + timedelta(days=TRAIN_DAYS), temps)
+    assert forecast_batch(version_ids=[summer_model.pk])["warned"] == 0
