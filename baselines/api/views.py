@@ -156,7 +156,7 @@ class MachineViewSet(
         description="Expected driver values (a weather forecast, a production plan) per hour, no energy. Upsert "
         "on (machine, timestamp): a later upload for the same hours replaces the values of the columns it names "
         "and keeps the others. Validated like readings, all rows or none: any bad row gives 400 with the errors "
-        "of every bad row (`rows`), and nothing is written. Every row needs at least one driver.",
+        "of every bad row (`rows`), and nothing is written. A driver left out (or null) is unknown for that hour.",
         examples=[
             OpenApiExample("Weather forecast", request_only=True, media_type="application/json", value=[
                 {"timestamp": "2025-02-03T08:00:00+00:00", "outdoor_temp_c": -2.5},
@@ -172,11 +172,6 @@ class MachineViewSet(
     def driver_forecasts(self, request, pk=None):
         machine = self.get_object()
         rows, errors = validated_batch(request, DRIVER_FORECAST_ROW, max_rows=MAX_DRIVER_FORECAST_ROWS)
-        if not errors:
-            drivers = [f.name for f in DRIVER_FORECAST_ROW if f.name != "timestamp"]
-            errors = [{"index": index, "errors": {"non_field_errors": [
-                f"At least one driver is required ({', '.join(drivers)})."]}}
-                for index, row in enumerate(rows) if all(row[d] is None for d in drivers)]
         if errors:
             return Response({"rows": errors}, status=status.HTTP_400_BAD_REQUEST)
         named = set().union(*(raw.keys() for raw in request.data)) - {"timestamp"}

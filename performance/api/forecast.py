@@ -1,5 +1,7 @@
 """`GET forecast`: the degradation forecast of one energy-baseline version."""
 
+from datetime import UTC, datetime
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -8,17 +10,21 @@ from rest_framework.response import Response
 
 from baselines.models import EnergyBaseline, ModelType
 from enms.exceptions import error_responses
-from enms.fields import AwareDateTimeField
+from enms.fields import AwareDateTimeField, latest_time
 
 from ..services.forecast import model_forecast
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ForecastQuerySerializer(serializers.Serializer):
     model_id = serializers.UUIDField(help_text="an energy-baseline version")
     horizon_days = serializers.IntegerField(min_value=1, max_value=365, default=30,
                                             help_text="local calendar days from the start's day")
-    start = AwareDateTimeField(required=False, horizon="forecast",
-                               help_text="default: the hour after the machine's latest reading")
+    start = AwareDateTimeField(required=False, clamp=True,
+                               help_text="default: the hour after the machine's latest reading; an instant before "
+                                         "1970 or past the forecast horizon (ENMS_FORECAST_HORIZON_DAYS) is taken as "
+                                         "the nearest one inside")
 
 
 class ForecastDaySerializer(serializers.Serializer):
@@ -74,5 +80,8 @@ class ForecastView(GenericAPIView):
         model = get_object_or_404(EnergyBaseline.objects.select_related("machine"), pk=q["model_id"])
         if model.model_type != ModelType.ENERGY_BASELINE or not model.artifact_sha256:
             raise ValidationError({"model_id": ["Forecasts need a trained energy baseline."]})
-        result = model_forecast(model=model, horizon_days=q["horizon_days"], start=q.get("start"))
+        start = q.get("start")
+        if start is not None:
+            start = min(max(start, EARLIEST), latest_time("forecast"))
+        result = model_forecast(model=model, horizon_days=q["horizon_days"], start=start)
         return Response(ForecastSerializer(result).data)
