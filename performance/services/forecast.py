@@ -90,7 +90,9 @@ def _local_day(ts: datetime, time_zone: str) -> date:
 
 
 def _day_start(day: date, time_zone: str) -> datetime:
-    return pd.Timestamp(day).tz_localize(time_zone).tz_convert("UTC").to_pydatetime()
+    # Some zones change the clock at midnight: a day then starts at the first instant that exists.
+    return (pd.Timestamp(day).tz_localize(time_zone, nonexistent="shift_forward", ambiguous=True)
+            .tz_convert("UTC").to_pydatetime())
 
 
 def _history(machine_id, days: list[date], time_zone: str) -> pd.DataFrame:

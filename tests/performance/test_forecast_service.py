@@ -182,3 +182,13 @@ def test_a_machine_override_changes_the_horizon_of_the_warning(summer_model):
     temps[9 * 24:] = 0.0  # the breach lies beyond five days
     upload_forecast(machine, TRAIN_START + timedelta(days=TRAIN_DAYS), temps)
     assert forecast_batch(version_ids=[summer_model.pk])["warned"] == 0
+
+
+def test_days_that_start_at_a_clock_change_are_handled(summer_model):
+    from performance.services.forecast import model_forecast
+
+    machine = summer_model.machine
+    machine.time_zone = "America/Santiago"  # clocks jump from 00:00 to 01:00 on 6 September 2026
+    machine.save()
+    result = model_forecast(model=summer_model, horizon_days=3, start=datetime(2026, 9, 5, 12, tzinfo=UTC))
+    assert [d["date"].isoformat() for d in result["days"]] == ["2026-09-05", "2026-09-06", "2026-09-07"]
