@@ -202,10 +202,15 @@ def _local(frame: pd.DataFrame, time_zone: str | None) -> dict[str, np.ndarray]:
     """Local calendar day (days since 1970), month*100+day, year and hour of each row."""
     ts = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
     local = ts.tz_convert(time_zone) if time_zone and time_zone != "UTC" else ts
-    wall = local.tz_localize(None)
-    return {"day": wall.to_numpy().astype("datetime64[D]").astype(np.int64),
-            "md": wall.month.to_numpy() * 100 + wall.day.to_numpy(),
-            "year": wall.year.to_numpy(), "hour": wall.hour.to_numpy()}
+    wall = local.tz_localize(None).to_numpy().astype("datetime64[s]")
+    # Calendar fields with numpy's datetime units (faster than pandas' field accessors).
+    days = wall.astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    month = months.astype(np.int64) % 12 + 1
+    return {"day": days.astype(np.int64),
+            "md": month * 100 + (days - months).astype(np.int64) + 1,
+            "year": days.astype("datetime64[Y]").astype(np.int64) + 1970,
+            "hour": (wall - days).astype(np.int64) // 3600}
 
 
 def _columns(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
@@ -269,7 +274,7 @@ def driver_days(*, days: list[date], drivers: list[str], forecast: pd.DataFrame,
                 use = covered[day] & np.isfinite(replacement)
                 values = np.where(use, replacement, values)
             parts.append((values, day, back))
-            has_history[np.unique(day)] = True
+            has_history[day] = True
     for i in range(n_days):
         if full[i]:
             source[i] = "forecast"
@@ -320,10 +325,12 @@ def forecast_days(*, driver_days: DriverDays, lows: np.ndarray, highs: np.ndarra
     # each earlier year) whose hours reach the threshold.
     p_cov = np.zeros(n_days)
     if len(dd.day):
-        key = dd.day * 1000 + dd.group
-        uniq, inverse = np.unique(key, return_inverse=True)
-        g_share = np.bincount(inverse, weights=outside) / np.bincount(inverse)
-        g_day = uniq // 1000
+        width = int(dd.group.max()) + 1
+        key = dd.day * width + dd.group
+        count_g = np.bincount(key, minlength=n_days * width)
+        used = count_g > 0
+        g_share = np.bincount(key, weights=outside, minlength=n_days * width)[used] / count_g[used]
+        g_day = np.flatnonzero(used) // width
         hit = (g_share >= policy.coverage_threshold).astype(float)
         n_groups = np.bincount(g_day, minlength=n_days)
         p_cov = np.bincount(g_day, weights=hit, minlength=n_days) / np.maximum(n_groups, 1)
