@@ -14,7 +14,7 @@ the horizon this module gives:
       that fold was fitted on) and, once seen, its reporting-period residuals; a prior holds the
       estimate while few readings outside the range were ever seen;
   (b) *trend*: the Theil–Sen slope of the version's recent CV(RMSE) and NMBE checks, projected
-      with a prediction interval;
+      with a prediction interval (a slope whose 95 % interval holds 0 is taken as flat);
 - ``p_breach``: the probability of failing the policy that day.
 
 Driver values of a day come from forecast rows where they exist, else from the same calendar
@@ -39,7 +39,7 @@ PRIOR_GROWTH = 0.10
 PRIOR_WEIGHT = 48.0
 #: A one-sided 95 % band.
 Z95 = 1.6448536269514722
-MIN_TREND_POINTS = 4
+MIN_TREND_POINTS = 10
 
 
 # --- distances outside the range -----------------------------------------------------------------
@@ -148,8 +148,9 @@ def error_growth_fit(stats: dict[str, float], *, base_cv: float, base_nmbe: floa
 
 @dataclass(frozen=True)
 class Trend:
-    """A robust straight line through recent checks (Theil–Sen) with a 90 % slope interval and
-    the residual spread; times in days relative to the forecast start."""
+    """A robust straight line through recent checks (Theil–Sen) with the upper end of its 95 %
+    slope interval and the residual spread; times in days relative to the forecast start. The
+    slope is 0 when its interval holds 0."""
 
     slope: float
     slope_high: float
@@ -167,14 +168,18 @@ class Trend:
 
 
 def metric_trend(t_days: np.ndarray, values: np.ndarray) -> Trend | None:
-    """Theil–Sen trend of a metric's recent checks (None with fewer than four)."""
+    """Theil–Sen trend of a metric's recent checks (None with fewer than `MIN_TREND_POINTS`)."""
     t = np.asarray(t_days, dtype=float)
     y = np.asarray(values, dtype=float)
     ok = np.isfinite(t) & np.isfinite(y)
     t, y = t[ok], y[ok]
     if t.size < MIN_TREND_POINTS or np.ptp(t) <= 0:
         return None
-    slope, _, low, high = stats.theilslopes(y, t, alpha=0.90)
+    slope, _, low, high = stats.theilslopes(y, t, alpha=0.95)
+    if low <= 0 <= high:
+        # No trend distinguishable from the checks' scatter: projecting a noisy slope over weeks
+        # would raise false alarms, so the level holds (the scatter still widens the band).
+        slope, high = 0.0, 0.0
     center_t = float(np.median(t))
     center_y = float(np.median(y - slope * (t - center_t)))
     resid = y - (center_y + slope * (t - center_t))

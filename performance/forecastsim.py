@@ -194,15 +194,30 @@ def brier(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
 
 
-def backtest(n_machines: int, *, seed: int = 0, weeks: int = 13) -> dict:
-    """Simulate, fit, issue weekly forecasts from each training end and score them."""
+def demo_windows(frames: list[pd.DataFrame], *, per_machine: int, seed: int = 0) -> list[Machine]:
+    """Machines from given readings (`N_DAYS` hourly days from `DAY0`, e.g. the demo plant's), each
+    with `per_machine` training windows of 60–330 days ending at a random point of the second year."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for frame in frames:
+        for _ in range(per_machine):
+            end = int(rng.integers(380, 601))
+            out.append(Machine(frame=frame.reset_index(drop=True), train_start=end - int(rng.integers(60, 331)),
+                               train_end=end, drifting=False))
+    return out
+
+
+def backtest(n_machines: int, *, seed: int = 0, weeks: int = 13, machines: list[Machine] | None = None) -> dict:
+    """Simulate (or take `machines`), fit, issue weekly forecasts from each training end and score them."""
     rng = np.random.default_rng(seed)
     rows = []
     leads = []
     missed_onsets = 0
     timings = {"fit_s": 0.0, "forecast_s": 0.0, "forecasts": 0}
-    for _ in range(n_machines):
-        m = simulate_machine(rng)
+    if machines is not None:
+        n_machines = len(machines)
+    for index in range(n_machines):
+        m = simulate_machine(rng) if machines is None else machines[index]
         started = time.perf_counter()
         try:
             f = fit_machine(m)

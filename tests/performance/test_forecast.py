@@ -160,7 +160,11 @@ def test_metric_trend_projects_a_rising_error():
     trend = metric_trend(t, y)
     assert trend.slope == pytest.approx(0.01 / 7, rel=0.2)
     assert trend.at(np.array([70.0]))[0] > 0.30
-    assert metric_trend(t[:3], y[:3]) is None
+    assert metric_trend(t[:9], y[:9]) is None
+    # Scatter without a trend: the level holds.
+    noise = np.random.default_rng(1).normal(0.10, 0.02, 12)
+    flat = metric_trend(t, noise)
+    assert flat.slope == 0 and flat.at(np.array([60.0]))[0] == pytest.approx(np.median(noise), abs=0.01)
     n_days = 120
     fc = hourly("2026-01-01", n_days * 24, outdoor_temp_c=15.0, production_units=30.0)
     _, result = run(horizon(n_days), fc, cv_trend=trend, policy=Policy(0.30, 0.10, 0.25))
