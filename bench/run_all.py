@@ -212,6 +212,20 @@ def rows_forecast(d: dict) -> list[dict]:
              f"numpy mask + shares {_fmt_ms(d['share_limit_s'])}", f"{d['forecast_365_s'] / d['share_limit_s']:.0f}×",
              "< 50 ms", d["forecast_365_s"] < 0.05),
     ]
+    demo = d.get("demo")
+    if demo:
+        n = f"demo plant ({demo['machines']} training windows)"
+        out += [
+            _row(f"precision / recall of 30-day breach warnings, {n}",
+                 f"{demo['precision']:.3f} / {demo['recall']:.3f}",
+                 f"persistence {demo['precision_persistence']:.3f} / {demo['recall_persistence']:.3f}, trend only "
+                 f"{demo['precision_trend']:.3f} / {demo['recall_trend']:.3f}", "—", "≥ 0.8 / ≥ 0.8",
+                 demo["precision"] >= 0.8 and demo["recall"] >= 0.8),
+            _row(f"Brier score, {n}", f"{demo['brier']:.4f}",
+                 f"persistence {demo['brier_persistence']:.4f}, trend only {demo['brier_trend']:.4f}",
+                 f"{demo['brier'] / min(demo['brier_persistence'], demo['brier_trend']):.2f}× the better naive",
+                 "< both naive", demo["brier"] < min(demo["brier_persistence"], demo["brier_trend"])),
+        ]
     if d.get("job_s") is not None:
         out.append(_row(f"daily forecast job, {d['job_versions']} versions (one process)", f"{d['job_s']:.1f} s",
                         f"{1000 * d['job_s'] / d['job_versions']:.0f} ms/version", "—", "reported", None))
