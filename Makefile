@@ -12,7 +12,7 @@ ifneq ($(CI)$(SLOW),)
 SLOW_FLAG := --run-slow
 endif
 
-.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy bench-scale clean
+.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy bench-scale bench-forecast clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,10 @@ bench-accuracy: $(VENV)/.installed $(EEMETER_PEER)/.installed
 bench-fleet: $(VENV)/.installed
 	mkdir -p bench/out
 	$(PY) bench/fleet.py --machines $${MACHINES:-200} --json bench/out/fleet.json
+
+bench-forecast: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/forecast.py --machines $${MACHINES:-300} --json bench/out/forecast.json
 
 bench-quality: $(VENV)/.installed
 	mkdir -p bench/out

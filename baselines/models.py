@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 
 from enms.text import machine_name_validator
 
-from .querysets import EnergyBaselineQuerySet, EnergyReadingQuerySet, MachineQuerySet
+from .querysets import DriverForecastQuerySet, EnergyBaselineQuerySet, EnergyReadingQuerySet, MachineQuerySet
 
 
 class MachineType(models.TextChoices):
@@ -136,6 +136,39 @@ class EnergyReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine_id} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class DriverForecast(models.Model):
+    """Expected driver values of one future (or past) hour of a machine: a weather forecast, a
+    production plan. No energy: these are what the baselines will be asked to predict from, so
+    the product can see a driver leave a version's training range before it happens.
+
+    One row per (machine, timestamp); a later upload for the same hour replaces the values it
+    names and keeps the others (a weather forecast and a production plan can arrive apart).
+    """
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="driver_forecasts")
+    timestamp = models.DateTimeField()
+    production_units = models.FloatField(null=True, blank=True)
+    outdoor_temp_c = models.FloatField(null=True, blank=True)
+    operating_hours = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DriverForecastQuerySet.as_manager()
+
+    class Meta:
+        db_table = "driver_forecasts"
+        ordering = ["machine", "timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "timestamp"], name="driver_forecast_unique_machine_timestamp"),
+            models.CheckConstraint(
+                condition=Q(operating_hours__isnull=True) | Q(operating_hours__gte=0),
+                name="driver_forecast_operating_hours_nonnegative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} forecast @ {self.timestamp:%Y-%m-%d %H:%M}"
 
 
 class EnergyBaseline(models.Model):

@@ -114,6 +114,35 @@ def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
     return {"received": len(rows), "created": len(rows) - existing, "updated": existing}
 
 
+DRIVER_FORECAST_COLUMNS = ("production_units", "outdoor_temp_c", "operating_hours")
+
+
+def driver_forecasts_ingest(*, machine, rows: list[dict], columns: list[str]) -> dict[str, int]:
+    """Insert or update (on machine + timestamp) a batch of validated driver forecasts, all or nothing.
+
+    Only `columns` (the drivers the upload names) are replaced on hours already stored, so a
+    weather forecast and a production plan for the same hours can be uploaded apart.
+    """
+    from .models import DriverForecast
+
+    update = [c for c in DRIVER_FORECAST_COLUMNS if c in columns]
+    objs = [DriverForecast(machine_id=machine.pk, timestamp=row["timestamp"],
+                           **{c: row.get(c) for c in DRIVER_FORECAST_COLUMNS}) for row in rows]
+    with transaction.atomic():
+        # Lock the machine so two uploads of the same hours count created/updated in turn.
+        type(machine).objects.select_for_update().filter(pk=machine.pk).first()
+        existing = 0
+        timestamps = [o.timestamp for o in objs]
+        for start in range(0, len(timestamps), 5000):
+            chunk = timestamps[start:start + 5000]
+            existing += DriverForecast.objects.filter(machine_id=machine.pk, timestamp__in=chunk).count()
+        DriverForecast.objects.bulk_create(
+            objs, batch_size=2000, update_conflicts=True, unique_fields=["machine", "timestamp"],
+            update_fields=[*update, "updated_at"],
+        )
+    return {"received": len(rows), "created": len(rows) - existing, "updated": existing}
+
+
 def baseline_predict(*, baseline: EnergyBaseline, rows: list[dict]) -> dict[str, list]:
     """Predict kWh for driver rows from the stored, signature-verified artifact of `baseline`.
     Rows the version cannot score (a non-finite result) are a `ValidationError`."""
@@ -199,6 +228,9 @@ def baseline_train(
     # The drift reference belongs to the performance layer, which fills this hook.
     hook = settings.ENMS_TRAINING_REFERENCE_HOOK
     reference = import_string(hook)(fit=fit, frame=frame) if hook else {}
+    forecast_hook = getattr(settings, "ENMS_TRAINING_FORECAST_HOOK", "")
+    if forecast_hook:
+        reference = {**reference, "forecast": import_string(forecast_hook)(fit=fit, frame=frame)}
     artifact, sha256 = serialize_pipeline(fit.pipeline)
     signature = artifact_sign(artifact)
     summary = fit.summary()

@@ -8,4 +8,4 @@ class PerformanceConfig(AppConfig):
 
     def ready(self):
         # The scheduled cycles register their per-batch services with the fan-out.
-        from .services import evaluation  # noqa: F401
+        from .services import evaluation, forecast  # noqa: F401

@@ -98,3 +98,11 @@ def notifications_sweep() -> int:
     from .services.notifications import notifications_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="performance.forecast_cycle", **RETRY)
+def forecast_cycle() -> dict:
+    return _fanout("forecast")
+
+
+forecast_batch = cycle_batch_task("forecast")

@@ -210,7 +210,7 @@ CELERY_TASK_ROUTES = {
     "performance.alert_notify": {"queue": "notifications"},
     "performance.notifications_sweep": {"queue": "notifications"},
 }
-# Scheduled cycles (evaluation, drift, retraining) split the active versions into batches of this
+# Scheduled cycles (evaluation, drift, retraining, forecast) split the active versions into batches of this
 # many; each batch is one `performance.<cycle>_batch` task.
 ENMS_CYCLE_BATCH_SIZE = env.int("ENMS_CYCLE_BATCH_SIZE", default=200)
 # PostgreSQL keeps readings in monthly partitions, created this many months ahead by a daily beat
@@ -255,13 +255,28 @@ ENMS_POLICY = {
     "auto_retrain_on_critical": env.bool("ENMS_AUTO_RETRAIN_ON_CRITICAL", default=True),
     "notify_critical": env.bool("ENMS_NOTIFY_CRITICAL", default=True),
     "drift": {},
+    # Forecast degradation: warn when a breach is expected within `horizon_days`; a day with at
+    # least `coverage_threshold` of its hours outside the training range fails the policy; with
+    # `auto_retrain` a retrain is queued once `min_outside_hours` readings of the new range exist.
+    "forecast": {
+        "horizon_days": env.int("ENMS_FORECAST_ALERT_HORIZON_DAYS", default=30),
+        "coverage_threshold": env.float("ENMS_FORECAST_COVERAGE_THRESHOLD", default=0.25),
+        "auto_retrain": env.bool("ENMS_FORECAST_AUTO_RETRAIN", default=False),
+        "min_outside_hours": env.int("ENMS_FORECAST_MIN_OUTSIDE_HOURS", default=168),
+    },
 }
 
 # Hooks through which the lower layers (enms, baselines) call into `performance` without importing
 # it: policy sections validated by a higher layer, and the drift reference stored with every
 # trained version (called as `hook(fit=FitResult, frame=DataFrame) -> dict`).
-ENMS_POLICY_SECTION_VALIDATORS = {"drift": "performance.drift.thresholds.validate_overrides"}
+ENMS_POLICY_SECTION_VALIDATORS = {
+    "drift": "performance.drift.thresholds.validate_overrides",
+    "forecast": "performance.forecast.validate_policy",
+}
 ENMS_TRAINING_REFERENCE_HOOK = "performance.services.drift.drift_reference_build"
+# How the version's error grows outside its training range, learned from its out-of-sample
+# residuals at training and stored in `reference_stats["forecast"]` (same signature).
+ENMS_TRAINING_FORECAST_HOOK = "performance.services.forecast.forecast_reference_build"
 
 # --- Artifacts and input bounds --------------------------------------------------------------------
 # The key that signs stored model artifacts (baselines/artifacts.py). Production requires it; the
