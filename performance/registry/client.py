@@ -169,21 +169,37 @@ class Registry:
         return dict(self._call("get_registered_model", name).aliases or {})
 
     # --- import -----------------------------------------------------------------------------
-    def download(self, *, uri: str, destination: pathlib.Path) -> pathlib.Path:
-        """Download the artifacts behind a `models:/` or `runs:/` URI. Nothing in them is loaded."""
-        try:
-            from mlflow.artifacts import download_artifacts
+    def download(self, *, uri: str, destination: pathlib.Path) -> tuple[pathlib.Path, dict[str, str]]:
+        """Download the artifacts behind `models:/<name>/<version>`, `models:/<name>@<alias>` or
+        `runs:/<run id>/<path>`; also the registered version's tags (empty for a run). Nothing in
+        them is loaded."""
+        tags: dict[str, str] = {}
+        if uri.startswith("models:/"):
+            rest = uri[len("models:/"):]
+            if "@" in rest:
+                name, alias = rest.rsplit("@", 1)
+                found = self._call("get_model_version_by_alias", name, alias)
+            else:
+                name, _, version = rest.rpartition("/")
+                if not name or not version.isdigit():
+                    raise RegistryError(f"{uri!r} is not models:/<name>/<version> or models:/<name>@<alias>")
+                found = self._call("get_model_version", name, version)
+            tags = dict(found.tags or {})
+            source = self._call("get_model_version_download_uri", name, found.version)
+        elif uri.startswith("runs:/"):
+            source = uri
+        else:
+            raise RegistryError(f"{uri!r} is neither a models:/ nor a runs:/ URI")
+        destination.mkdir(parents=True, exist_ok=True)
+        if source.startswith("runs:/"):
+            run_id, _, path = source[len("runs:/"):].partition("/")
+            local = self._call("download_artifacts", run_id, path, str(destination))
+        else:
+            try:
+                from mlflow.artifacts import download_artifacts
 
-            return pathlib.Path(download_artifacts(artifact_uri=uri, dst_path=str(destination),
-                                                   tracking_uri=self.tracking_uri))
-        except Exception as exc:
-            raise RegistryError(f"MLflow download of {uri} failed: {exc}"[:2000]) from exc
-
-    def source_tags(self, *, uri: str) -> dict[str, str]:
-        """The tags of the registered version a `models:/name/version` URI names (else empty)."""
-        if not uri.startswith("models:/"):
-            return {}
-        name, _, version = uri[len("models:/"):].rpartition("/")
-        if not name or not version.isdigit():
-            return {}
-        return dict(self._call("get_model_version", name, version).tags or {})
+                local = download_artifacts(artifact_uri=source, dst_path=str(destination),
+                                           tracking_uri=self.tracking_uri)
+            except Exception as exc:
+                raise RegistryError(f"MLflow download of {uri} failed: {exc}"[:2000]) from exc
+        return pathlib.Path(local), tags

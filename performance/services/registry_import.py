@@ -155,8 +155,7 @@ def registry_import(*, uri: str, machine: Machine, model_type: str = ModelType.E
     registry = registry or Registry()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            folder = registry.download(uri=uri, destination=pathlib.Path(tmp))
-            source_tags = registry.source_tags(uri=uri)
+            folder, source_tags = registry.download(uri=uri, destination=pathlib.Path(tmp) / "model")
         except RegistryError as exc:
             raise ImportRefused(str(exc)) from None
         data = inspect_model_folder(folder)

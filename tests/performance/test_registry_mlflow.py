@@ -87,7 +87,9 @@ def test_a_trained_version_is_logged_registered_and_champion(mlflow, machine):
     assert params["algorithm"] == version.algorithm == "ridge"
     assert params["training_start"] == version.training_start.isoformat()
     assert params["drivers"] == ",".join(sorted(version.driver_ranges))
-    assert params["hp.alpha"] == "1.0" and "balance.heat_balance_c" in params or "balance.heating" in params
+    assert params["hp.alpha"] == "1.0" and params["hp.time_zone"] == machine.time_zone
+    balance = version.hyperparameters["balance_points"]
+    assert {k: params[f"balance.{k}"] for k in balance} == {k: "" if v is None else str(v) for k, v in balance.items()}
     assert metrics["train_rmse"] == pytest.approx(version.training_metrics["rmse"])
     assert metrics["holdout_cv_rmse"] == pytest.approx(version.holdout_metrics["cv_rmse"])
     assert tags["enms.version"] == "1" and tags["enms.logged"] == "true"
@@ -140,9 +142,10 @@ def test_mlflow_down_during_training_then_synced_once_without_duplicates(mlflow,
     job = training_trigger(machine=machine, model_type="energy_baseline")
     job.refresh_from_db()
     assert job.status == "completed" and job.new_model.status == "active"
+    rows = list(RegistryOutbox.objects.filter(sent_at__isnull=True))
+    assert len(rows) >= 2 and all(r.attempts == 1 and r.last_error for r in rows)
+    assert all(r.next_attempt_at > timezone.now() for r in rows)
     pending = RegistryOutbox.objects.filter(sent_at__isnull=True)
-    assert pending.count() >= 2 and all(r.attempts == 1 and r.last_error for r in pending)
-    assert all(r.next_attempt_at > timezone.now() for r in pending)
 
     settings.MLFLOW_TRACKING_URI = mlflow_server.uri
     assert registry_sweep()["sent"] == 0  # still backing off
