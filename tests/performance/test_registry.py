@@ -172,3 +172,27 @@ def test_import_refuses_skops_types_outside_the_allow_list(tmp_path):
 def test_import_refuses_everything_else_with_the_reason(tmp_path, files, reason):
     with pytest.raises(ImportRefused, match=reason):
         inspect_model_folder(_folder(tmp_path, files))
+
+
+@pytest.mark.django_db
+def test_admin_shows_the_mlflow_links_and_queues_a_sync(client, superuser, settings, monkeypatch):
+    from django.urls import reverse
+
+    from performance.models import RegistryLink
+
+    settings.MLFLOW_TRACKING_URI = "http://mlflow.example:5000"
+    monkeypatch.setattr("performance.services.registry.registry_dispatch", lambda: False)
+    version = EnergyBaselineFactory()
+    RegistryLink.objects.create(model=version, experiment_id="3", run_id="abc123", registered_model="enms-m-e",
+                                model_version="7")
+    client.force_login(superuser)
+    page = client.get(reverse("admin:baselines_energybaseline_change", args=[version.pk])).content.decode()
+    assert 'href="http://mlflow.example:5000/#/experiments/3/runs/abc123"' in page
+    assert 'href="http://mlflow.example:5000/#/models/enms-m-e/versions/7"' in page
+    listing = client.get(reverse("admin:baselines_energybaseline_changelist")).content.decode()
+    assert "enms-m-e v7" in listing
+    response = client.post(reverse("admin:baselines_energybaseline_changelist"),
+                           {"action": "registry_sync_now", "_selected_action": [str(version.pk)]})
+    assert response.status_code == 302
+    assert list(RegistryOutbox.objects.values_list("event", "model_id")) == [("sync_requested", version.pk)]
+    assert client.get(reverse("admin:performance_registryoutbox_changelist")).status_code == 200
