@@ -217,7 +217,8 @@ def registry_aliases_sync(*, machine_id, model_type: str, registry: Registry) ->
             if link is None:
                 raise RegistryError(f"version {baseline.pk} is being synced by another worker")
         if baseline is None:
-            if RegistryLink.objects.filter(model__machine_id=machine_id, model__model_type=model_type).exists():
+            if RegistryLink.objects.filter(model__machine_id=machine_id, model__model_type=model_type).exclude(
+                    model_version="").exists():  # the registered model exists
                 registry.set_alias(name=name, alias=alias, version=None)
             written[alias] = None
         else:
