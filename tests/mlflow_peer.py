@@ -71,7 +71,7 @@ class MlflowServer:
         except ProcessLookupError:
             pass
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, 9)
             self.process.wait(timeout=10)

@@ -65,6 +65,16 @@ class Registry:
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self._experiment_id: str | None = None
 
+    _shared: dict[tuple[str, str], Registry] = {}
+
+    @classmethod
+    def shared(cls) -> Registry:
+        """One client per process and configuration (the client and the experiment id are reused)."""
+        key = (settings.MLFLOW_TRACKING_URI, settings.MLFLOW_EXPERIMENT_NAME)
+        if key not in cls._shared:
+            cls._shared[key] = cls(tracking_uri=key[0], experiment_name=key[1])
+        return cls._shared[key]
+
     def _call(self, method: str, *args, **kwargs):
         try:
             return getattr(self.client, method)(*args, **kwargs)
@@ -103,12 +113,16 @@ class Registry:
         """Parameters, metrics and artifacts of a freshly trained version, then the `enms.logged` tag
         that says the run is complete (a retry after a failure halfway logs the same values again,
         which MLflow accepts)."""
-        from mlflow.entities import Param
+        from mlflow.entities import Metric, Param
 
         items = [Param(k, v) for k, v in params.items()]
-        for start in range(0, len(items), 100):
-            self._call("log_batch", run_id, params=items[start:start + 100])
-        self.log_metrics(run_id=run_id, points=[(k, v, timestamp_ms, 0) for k, v in metrics.items()])
+        points = [Metric(k, float(v), timestamp_ms, 0) for k, v in metrics.items()]
+        if len(items) <= 100 and len(points) <= 900:  # MLflow's limits for one batch
+            self._call("log_batch", run_id, params=items, metrics=points)
+        else:
+            for start in range(0, len(items), 100):
+                self._call("log_batch", run_id, params=items[start:start + 100])
+            self.log_metrics(run_id=run_id, points=[(m.key, m.value, m.timestamp, m.step) for m in points])
         self._call("log_artifacts", run_id, str(artifact_dir), artifact_path)
         self._call("set_tag", run_id, LOGGED_TAG, "true")
         self._call("set_terminated", run_id, "FINISHED")
@@ -122,6 +136,9 @@ class Registry:
             self._call("log_batch", run_id, metrics=metrics[start:start + 1000])
         return len(metrics)
 
+    def run_artifact_uri(self, *, run_id: str) -> str:
+        return self._call("get_run", run_id).info.artifact_uri
+
     def run_is_logged(self, run) -> bool:
         return run.data.tags.get(LOGGED_TAG) == "true"
 
@@ -129,14 +146,6 @@ class Registry:
     def ensure_registered_model(self, *, name: str, description: str) -> None:
         from mlflow.exceptions import MlflowException
 
-        try:
-            self.client.get_registered_model(name)
-            return
-        except MlflowException as exc:
-            if getattr(exc, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
-                raise RegistryError(f"MLflow get_registered_model failed: {exc}"[:2000]) from exc
-        except Exception as exc:
-            raise RegistryError(f"MLflow get_registered_model failed: {exc}"[:2000]) from exc
         try:
             self.client.create_registered_model(name, description=description)
         except MlflowException as exc:

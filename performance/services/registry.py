@@ -127,6 +127,7 @@ def registry_version_sync(*, baseline: EnergyBaseline, registry: Registry) -> Re
         baseline = EnergyBaseline.objects.select_related("machine").get(pk=baseline.pk)
         name = registered_model_name(machine_id=baseline.machine_id, model_type=baseline.model_type)
         version_id = str(baseline.pk)
+        artifact_uri = None
         if not link.run_id:
             run = registry.find_run(version_id=version_id) or registry.create_run(
                 version_id=version_id, run_name=f"{baseline.machine.name} {baseline.model_type} v{baseline.version}",
@@ -135,6 +136,7 @@ def registry_version_sync(*, baseline: EnergyBaseline, registry: Registry) -> Re
                                                                  else {})},
                 start_time_ms=int(baseline.created_at.timestamp() * 1000))
             link.run_id, link.experiment_id = run.info.run_id, run.info.experiment_id
+            artifact_uri = run.info.artifact_uri
             link.save(update_fields=["run_id", "experiment_id"])
             if registry.run_is_logged(run):
                 link.logged_at = now
@@ -154,9 +156,9 @@ def registry_version_sync(*, baseline: EnergyBaseline, registry: Registry) -> Re
                                        f"({baseline.machine_id}), kept in step by EnMS.")
             found = registry.find_model_version(name=name, version_id=version_id)
             if found is None:
-                run = registry.find_run(version_id=version_id)
+                artifact_uri = artifact_uri or registry.run_artifact_uri(run_id=link.run_id)
                 found = registry.create_model_version(
-                    name=name, source=f"{run.info.artifact_uri}/model", run_id=link.run_id,
+                    name=name, source=f"{artifact_uri}/model", run_id=link.run_id,
                     tags={VERSION_ID_TAG: version_id, VERSION_TAG: str(baseline.version),
                           STATUS_TAG: baseline.status, "enms.artifact_sha256": baseline.artifact_sha256},
                     description=f"v{baseline.version}")
@@ -203,14 +205,19 @@ def _desired_aliases(*, machine_id, model_type: str) -> dict[str, EnergyBaseline
     return {"champion": champion, "challenger": test.model_b if test else None}
 
 
-def registry_aliases_sync(*, machine_id, model_type: str, registry: Registry) -> dict[str, str | None]:
+def registry_aliases_sync(*, machine_id, model_type: str, registry: Registry, force: bool = False
+                          ) -> dict[str, str | None]:
     """Point `champion` at the active version and `challenger` at a running test's candidate (each
     synced first if need be), remove an alias with nothing to name, and bring the status tags of
-    the machine's synced versions up to date."""
+    the machine's synced versions up to date. An alias already written as it should be is not
+    written again unless `force` (staff asked for a sync: MLflow may have been edited by hand)."""
     desired = _desired_aliases(machine_id=machine_id, model_type=model_type)
     name = registered_model_name(machine_id=machine_id, model_type=model_type)
+    last = RegistryAliases.objects.filter(machine_id=machine_id, model_type=model_type).first()
     written: dict[str, str | None] = {}
     for alias, baseline in desired.items():
+        if not force and last is not None and getattr(last, f"{alias}_id") == (baseline.pk if baseline else None):
+            continue
         link = RegistryLink.objects.filter(model=baseline).first() if baseline else None
         if baseline is not None and (link is None or not link.model_version):
             link = registry_version_sync(baseline=baseline, registry=registry)
@@ -264,7 +271,7 @@ def registry_drain(*, limit: int = 500, registry: Registry | None = None, now: d
     for row in rows:
         groups.setdefault((row.machine_id, row.model_type), []).append(row)
     try:
-        registry = registry or Registry()
+        registry = registry or Registry.shared()
     except RegistryError as exc:
         _failed(rows, exc, now)
         result["failed"] = len(rows)
@@ -276,7 +283,8 @@ def registry_drain(*, limit: int = 500, registry: Registry | None = None, now: d
             for baseline in {r.model_id: r.model for r in group if r.model is not None}.values():
                 if registry_version_sync(baseline=baseline, registry=registry) is None:
                     raise RegistryError(f"version {baseline.pk} is being synced by another worker")
-            registry_aliases_sync(machine_id=machine_id, model_type=model_type, registry=registry)
+            registry_aliases_sync(machine_id=machine_id, model_type=model_type, registry=registry,
+                                  force=any(r.event == RegistryEvent.SYNC_REQUESTED for r in group))
         except RegistryError as exc:
             logger.warning("registry sync of %s %s failed: %s", machine_id, model_type, exc)
             _failed(group, exc, now)
