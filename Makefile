@@ -112,7 +112,7 @@ $(EEMETER_PEER)/.installed:
 	touch $@
 
 # Every benchmark, then bench/results.md (one table, each figure beside its same-run limit or peer).
-bench: $(VENV)/.installed-dev static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.installed $(EEMETER_PEER)/.installed
+bench: $(VENV)/.installed-dev $(VENV)/.installed-mlflow static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.installed $(EEMETER_PEER)/.installed $(MLFLOW_PEER)/.installed
 	@command -v pgbench >/dev/null || { echo "make bench needs pgbench: apt-get install -y postgresql-client"; exit 1; }
 	$(PY) bench/run_all.py
 

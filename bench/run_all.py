@@ -31,6 +31,7 @@ BENCHES = {
     "page": ["bench/page.py", "--json", "bench/out/page.json"],
     "queries": ["bench/queries.py", "--json", "bench/out/queries.json"],
     "http": ["bench/http_load.py", "--json", "bench/out/http.json"],
+    "registry": ["bench/registry.py", "--json", "bench/out/registry.json"],
 }
 QUICK = {"fleet": ["--machines", "200"], "quality": ["--sims", "2000"], "accuracy": ["--cases", "30"]}
 
@@ -189,8 +190,27 @@ def rows_http(d: dict) -> list[dict]:
     return out
 
 
+def rows_registry(d: dict) -> list[dict]:
+    import statistics
+
+    n = d["versions"]
+    drain, hand = statistics.median(d["drain_s"]), statistics.median(d["by_hand_s"])
+    again, move = statistics.median(d["redrain_s"]), statistics.median(d["alias_move_s"])
+    return [
+        _row(f"MLflow sync of {n} new versions (run, artifacts, registered version, aliases)",
+             f"{n / drain:.1f} versions/s ({1000 * drain / n:.0f} ms each)",
+             f"MLflow client by hand {n / hand:.1f} versions/s", f"{drain / hand:.2f}×", "≤ 2× by hand",
+             drain / hand <= 2),
+        _row(f"MLflow re-sync of {n} synced versions (found by tag, nothing created)",
+             f"{n / again:.1f} versions/s", "—", "—", "—", None),
+        _row("champion alias moved after an activation (commit → alias set)", f"{1000 * move:.0f} ms", "—", "—",
+             "< 60 s", move < 60),
+    ]
+
+
 TABLES = {"ingest": rows_ingest, "fleet": rows_fleet, "accuracy": rows_accuracy, "drift": rows_drift,
-          "quality": rows_quality, "page": rows_page, "queries": rows_queries, "http": rows_http}
+          "quality": rows_quality, "page": rows_page, "queries": rows_queries, "http": rows_http,
+          "registry": rows_registry}
 
 
 def write_results(names: list[str], seconds: dict[str, float]) -> Path:
