@@ -4,6 +4,7 @@ what an import accepts (checked on local folders, nothing loaded)."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import socket
 from datetime import timedelta
@@ -196,3 +197,31 @@ def test_admin_shows_the_mlflow_links_and_queues_a_sync(client, superuser, setti
     assert response.status_code == 302
     assert list(RegistryOutbox.objects.values_list("event", "model_id")) == [("sync_requested", version.pk)]
     assert client.get(reverse("admin:performance_registryoutbox_changelist")).status_code == 200
+
+
+def test_the_product_loads_without_importing_mlflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, django; django.setup(); import enms.urls, performance.admin, performance.tasks, "
+            "performance.services.registry, performance.services.registry_import; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "enms.settings.test"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.django_db
+def test_without_the_client_package_rows_stay_pending_with_the_reason(settings, monkeypatch):
+    import sys
+
+    settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow -> ImportError
+    monkeypatch.setattr("performance.registry.client.Registry._shared", {})
+    version = EnergyBaselineFactory()
+    RegistryOutbox.objects.create(machine=version.machine, model_type=version.model_type, model=version,
+                                  event="trained")
+    assert registry_drain()["failed"] == 1
+    row = RegistryOutbox.objects.get()
+    assert row.sent_at is None and "mlflow-skinny is not installed" in row.last_error
