@@ -12,6 +12,14 @@ from enms.users import acting_user
 from .models import BaselineStatus, EnergyBaseline
 
 
+def _changed(baseline: EnergyBaseline, event: str) -> EnergyBaseline:
+    """Tell the higher layer (the model registry's outbox) about a change, inside its transaction."""
+    hook = getattr(settings, "ENMS_BASELINE_CHANGE_HOOK", "")
+    if hook:
+        import_string(hook)(baseline=baseline, event=event)
+    return baseline
+
+
 def baseline_activate(*, baseline: EnergyBaseline, user=None) -> EnergyBaseline:
     """Make `baseline` the active version of its machine and model type.
 
@@ -31,7 +39,7 @@ def baseline_activate(*, baseline: EnergyBaseline, user=None) -> EnergyBaseline:
         locked.status = BaselineStatus.ACTIVE
         locked.activated_at = now
         locked.save(update_fields=["status", "activated_at"])
-        return locked
+        return _changed(locked, "activated")
 
 
 READING_COLUMNS = ("energy_kwh", "production_units", "outdoor_temp_c", "operating_hours", "is_anomaly")
@@ -241,7 +249,7 @@ def baseline_train(
             EnergyBaseline.objects.filter(machine=machine, model_type=model_type)
             .order_by("-version").values_list("version", flat=True).first()
         )
-        return EnergyBaseline.objects.create(
+        return _changed(EnergyBaseline.objects.create(
             machine=machine,
             model_type=model_type,
             version=(last or 0) + 1,
@@ -268,7 +276,7 @@ def baseline_train(
             parent=parent,
             notes=notes,
             created_by=acting_user(user),
-        )
+        ), "trained")
 
 
 def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseline:
@@ -296,7 +304,7 @@ def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseli
             EnergyBaseline.objects.filter(machine=machine, model_type="anomaly_detector")
             .order_by("-version").values_list("version", flat=True).first()
         )
-        return EnergyBaseline.objects.create(
+        return _changed(EnergyBaseline.objects.create(
             machine=machine,
             model_type="anomaly_detector",
             version=(last or 0) + 1,
@@ -319,4 +327,4 @@ def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseli
             parent=base,
             notes=notes,
             created_by=acting_user(user),
-        )
+        ), "trained")

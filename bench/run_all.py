@@ -34,6 +34,7 @@ BENCHES = {
     "scale": ["bench/scale.py", "--json", "bench/out/scale.json"],
     "forecast": ["bench/forecast.py", "--machines", "300", "--job-versions", "1000",
                  "--json", "bench/out/forecast.json"],
+    "registry": ["bench/registry.py", "--json", "bench/out/registry.json"],
 }
 QUICK = {"fleet": ["--machines", "200"], "forecast": ["--machines", "60", "--job-versions", "200"],
          "quality": ["--sims", "2000"], "accuracy": ["--cases", "30"],
@@ -225,6 +226,9 @@ def rows_scale(d: dict) -> list[dict]:
                 out.append(_row(f"evaluation cycle, {size:,} machines, {workers[-1]} vs {workers[0]} worker(s)",
                                 f"{two['seconds']:.1f} s", f"{one['seconds']:.1f} s", f"{speedup:.2f}× faster",
                                 "≥ 1.7×", speedup >= 1.7))
+    return out
+
+
 def rows_forecast(d: dict) -> list[dict]:
     n = f"{d['machines']} simulated machines"
     out = [
@@ -265,9 +269,27 @@ def rows_forecast(d: dict) -> list[dict]:
     return out
 
 
+def rows_registry(d: dict) -> list[dict]:
+    import statistics
+
+    n = d["versions"]
+    drain, hand = statistics.median(d["drain_s"]), statistics.median(d["by_hand_s"])
+    again, move = statistics.median(d["redrain_s"]), statistics.median(d["alias_move_s"])
+    return [
+        _row(f"MLflow sync of {n} new versions (run, artifacts, registered version, aliases)",
+             f"{n / drain:.1f} versions/s ({1000 * drain / n:.0f} ms each)",
+             f"MLflow client by hand {n / hand:.1f} versions/s", f"{drain / hand:.2f}×", "≤ 2× by hand",
+             drain / hand <= 2),
+        _row(f"MLflow re-sync of {n} synced versions (found by tag, nothing created)",
+             f"{n / again:.1f} versions/s", "—", "—", "—", None),
+        _row("champion alias moved after an activation (commit → alias set)", f"{1000 * move:.0f} ms", "—", "—",
+             "< 60 s", move < 60),
+    ]
+
+
 TABLES = {"ingest": rows_ingest, "fleet": rows_fleet, "accuracy": rows_accuracy, "drift": rows_drift,
           "quality": rows_quality, "page": rows_page, "queries": rows_queries, "http": rows_http,
-          "scale": rows_scale, "forecast": rows_forecast}
+          "scale": rows_scale, "forecast": rows_forecast, "registry": rows_registry}
 
 
 def write_results(names: list[str], seconds: dict[str, float]) -> Path:

@@ -513,3 +513,7 @@ class UnresolvedModelAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity} {self.alert_type}: {self.message[:60]}"
+
+
+# The registry tables live with their integration; imported here so Django finds them.
+from .registry.models import RegistryAliases, RegistryEvent, RegistryLink, RegistryOutbox  # noqa: E402, F401

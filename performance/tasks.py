@@ -106,3 +106,20 @@ def forecast_cycle() -> dict:
 
 
 forecast_batch = cycle_batch_task("forecast")
+@shared_task(name="performance.registry_sync", bind=True, acks_late=True, max_retries=8)
+def registry_sync(self) -> dict:
+    """Drain the registry outbox; while MLflow fails, retried with backoff (the beat sweep also
+    drains, so nothing is lost when the retries run out)."""
+    from .services.registry import backoff_seconds, registry_drain
+
+    result = registry_drain()
+    if result["failed"] and not self.request.is_eager:
+        raise self.retry(countdown=backoff_seconds(self.request.retries + 1))
+    return result
+
+
+@shared_task(name="performance.registry_sweep", **RETRY)
+def registry_sweep() -> dict:
+    from .services.registry import registry_sweep as sweep
+
+    return sweep()

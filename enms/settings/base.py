@@ -277,6 +277,16 @@ ENMS_TRAINING_REFERENCE_HOOK = "performance.services.drift.drift_reference_build
 # How the version's error grows outside its training range, learned from its out-of-sample
 # residuals at training and stored in `reference_stats["forecast"]` (same signature).
 ENMS_TRAINING_FORECAST_HOOK = "performance.services.forecast.forecast_reference_build"
+# Called as `hook(baseline=EnergyBaseline, event="trained" | "activated")` inside the transaction
+# that trains or activates a version: the model registry's outbox row is written with the change.
+ENMS_BASELINE_CHANGE_HOOK = "performance.services.registry.registry_record_baseline_change"
+
+# --- Model registry (MLflow) -------------------------------------------------------------------------
+# Unset: nothing is sent anywhere. Set (and `pip install -r requirements-mlflow.txt`): every trained
+# version is logged and registered, aliases follow promotions and A/B tests. Credentials go through
+# MLflow's own variables (MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN).
+MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="")
+MLFLOW_EXPERIMENT_NAME = env("MLFLOW_EXPERIMENT_NAME", default="enms")
 
 # --- Artifacts and input bounds --------------------------------------------------------------------
 # The key that signs stored model artifacts (baselines/artifacts.py). Production requires it; the
