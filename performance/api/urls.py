@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .forecast import ForecastView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -17,6 +18,7 @@ urlpatterns = [
     path("retrain/trigger", views.RetrainTriggerView.as_view(), name="retrain-trigger"),
     path("ab-test/start", views.ABTestStartView.as_view(), name="ab-test-start"),
     path("ab-test/<str:pk>/results", views.ABTestResultsView.as_view(), name="ab-test-results"),
+    path("forecast", ForecastView.as_view(), name="forecast"),
     path("alerts/active", views.ActiveAlertsView.as_view(), name="alerts-active"),
     path("alerts/<str:pk>/resolve", views.AlertResolveView.as_view(), name="alert-resolve"),
     *router.urls,
