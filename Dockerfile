@@ -2,8 +2,11 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=enms.settings.production
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
-COPY requirements.txt package.json package-lock.json* ./
-RUN pip install --no-cache-dir -r requirements.txt && (npm ci --omit=dev || npm install --omit=dev)
+# --build-arg WITH_MLFLOW=true adds the optional model registry client (MLFLOW_TRACKING_URI).
+ARG WITH_MLFLOW=false
+COPY requirements.txt requirements-mlflow.txt package.json package-lock.json* ./
+RUN pip install --no-cache-dir -r requirements.txt && (npm ci --omit=dev || npm install --omit=dev) \
+    && if [ "$WITH_MLFLOW" = "true" ]; then pip install --no-cache-dir -r requirements-mlflow.txt; fi
 # .dockerignore keeps .env, var/ (SQLite files, the demo password), virtualenvs and caches out.
 COPY . .
 # Build-time placeholders only: collectstatic needs the production settings to import.

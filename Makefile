@@ -1,6 +1,7 @@
 # Two commands do all the setup on a fresh machine (Python, pip and npm only):
 #   make run    install, migrate, load the demo plant, serve on http://127.0.0.1:8000
-#   make test   install and run the test suite (slow fault/simulation tests too when CI=true or SLOW=1)
+#   make test   install and run the test suite (slow fault/simulation tests too when CI=true or SLOW=1);
+#               it also installs the optional MLflow client and a local MLflow server for the registry tests
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ ifneq ($(CI)$(SLOW),)
 SLOW_FLAG := --run-slow
 endif
 
-.PHONY: run test test-quick install install-dev migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy clean
+.PHONY: run test test-quick install install-dev install-mlflow mlflow-peer migrate demo static serve worker beat lint bench bench-ingest bench-fleet bench-drift bench-quality bench-page bench-queries bench-http bench-accuracy bench-detection bench-scale bench-forecast bench-registry clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
+# The optional model registry client (MLFLOW_TRACKING_URI); the product runs without it.
+$(VENV)/.installed-mlflow: $(VENV)/.installed requirements-mlflow.txt
+	$(PIP) install --quiet -r requirements-mlflow.txt
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-mlflow: $(VENV)/.installed-mlflow
 
 node_modules/.installed: package.json
 	npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent
@@ -51,7 +58,7 @@ run: demo static
 	@echo "Serving on http://$(HOST):$(PORT)/  (admin: /admin/, dashboard: /ui/fleet, API docs: /docs)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
+test: $(VENV)/.installed-dev $(VENV)/.installed-mlflow static/vendor/chart.umd.min.js mlflow-peer
 	$(PY) -m pytest $(SLOW_FLAG) $(PYTEST_ARGS)
 
 test-quick: $(VENV)/.installed-dev
@@ -62,7 +69,7 @@ test-quick: $(VENV)/.installed-dev
 DEV_SETTINGS := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-enms.settings.local}
 
 worker: $(VENV)/.installed
-	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms worker --loglevel=INFO --concurrency=2
+	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms worker -Q celery,cycles,training,notifications --loglevel=INFO --concurrency=2
 
 beat: $(VENV)/.installed
 	$(DEV_SETTINGS) $(VENV)/bin/celery -A enms beat --loglevel=INFO
@@ -78,6 +85,23 @@ $(EVIDENTLY_PEER)/.installed:
 	$(EVIDENTLY_PEER)/bin/pip install -q "evidently==0.7.23" "pandas<3"
 	touch $@
 
+MLFLOW_PEER := bench/.peers/mlflow
+
+# The full MLflow (tracking server, SQLite backend) for the registry tests and bench/registry.py, in
+# its own virtualenv (gitignored): it pins packages the product does not want. Installed once; if it
+# cannot be installed (offline), the registry tests skip and say why.
+$(MLFLOW_PEER)/.installed:
+	$(PYTHON) -m venv $(MLFLOW_PEER)
+	$(MLFLOW_PEER)/bin/pip install -q "mlflow==3.17.2" "mlflow-skinny==3.17.2"
+	touch $@
+
+mlflow-peer:
+	@$(MAKE) --no-print-directory $(MLFLOW_PEER)/.installed || echo "MLflow peer not installed: the registry tests will skip"
+
+bench-registry: $(VENV)/.installed-mlflow mlflow-peer
+	mkdir -p bench/out
+	$(PY) bench/registry.py --json bench/out/registry.json
+
 EEMETER_PEER := bench/.peers/eemeter
 
 # OpenEEmeter's CalTRACK hourly model, pinned, for bench/accuracy.py. eemeter 4.1.1 imports pytz
@@ -88,13 +112,17 @@ $(EEMETER_PEER)/.installed:
 	touch $@
 
 # Every benchmark, then bench/results.md (one table, each figure beside its same-run limit or peer).
-bench: $(VENV)/.installed-dev static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.installed $(EEMETER_PEER)/.installed
+bench: $(VENV)/.installed-dev $(VENV)/.installed-mlflow static/vendor/chart.umd.min.js $(EVIDENTLY_PEER)/.installed $(EEMETER_PEER)/.installed $(MLFLOW_PEER)/.installed
 	@command -v pgbench >/dev/null || { echo "make bench needs pgbench: apt-get install -y postgresql-client"; exit 1; }
 	$(PY) bench/run_all.py
 
 bench-drift: $(VENV)/.installed $(EVIDENTLY_PEER)/.installed
 	mkdir -p bench/out
 	$(PY) bench/drift.py --json bench/out/drift.json
+
+bench-detection: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/detection.py --runs $${RUNS:-20} --json bench/out/detection.json
 
 bench-accuracy: $(VENV)/.installed $(EEMETER_PEER)/.installed
 	mkdir -p bench/out
@@ -103,6 +131,10 @@ bench-accuracy: $(VENV)/.installed $(EEMETER_PEER)/.installed
 bench-fleet: $(VENV)/.installed
 	mkdir -p bench/out
 	$(PY) bench/fleet.py --machines $${MACHINES:-200} --json bench/out/fleet.json
+
+bench-forecast: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/forecast.py --machines $${MACHINES:-300} --json bench/out/forecast.json
 
 bench-quality: $(VENV)/.installed
 	mkdir -p bench/out
@@ -115,6 +147,11 @@ bench-page: $(VENV)/.installed-dev static/vendor/chart.umd.min.js
 bench-ingest: $(VENV)/.installed
 	mkdir -p bench/out
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) bench/ingest.py --json bench/out/ingest.json
+
+# Needs PostgreSQL (BENCH_ADMIN_DATABASE_URL) and Redis (BENCH_REDIS_URL; its db is emptied).
+bench-scale: $(VENV)/.installed
+	mkdir -p bench/out
+	$(PY) bench/scale.py --sizes $${SIZES:-1000,5000,10000} --json bench/out/scale.json
 
 bench-queries: $(VENV)/.installed
 	mkdir -p bench/out

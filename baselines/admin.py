@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from enms.admin import BoundedDateHierarchyMixin, dashboard_link
 
-from .models import EnergyBaseline, EnergyReading, Machine
+from .models import DriverForecast, EnergyBaseline, EnergyReading, Machine
 from .services import baseline_activate
 
 
@@ -37,6 +37,16 @@ class EnergyReadingAdmin(BoundedDateHierarchyMixin, admin.ModelAdmin):
     list_display = ("machine", "timestamp", "energy_kwh", "production_units", "outdoor_temp_c",
                     "operating_hours", "is_anomaly")
     list_filter = ("machine__machine_type", "is_anomaly", ("timestamp", admin.DateFieldListFilter), "machine")
+    search_fields = ("machine__name",)
+    date_hierarchy = "timestamp"
+    list_select_related = ("machine",)
+    show_full_result_count = False
+
+
+@admin.register(DriverForecast)
+class DriverForecastAdmin(BoundedDateHierarchyMixin, admin.ModelAdmin):
+    list_display = ("machine", "timestamp", "production_units", "outdoor_temp_c", "operating_hours", "updated_at")
+    list_filter = (("timestamp", admin.DateFieldListFilter), "machine")
     search_fields = ("machine__name",)
     date_hierarchy = "timestamp"
     list_select_related = ("machine",)

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 
 from enms.text import machine_name_validator
 
-from .querysets import EnergyBaselineQuerySet, EnergyReadingQuerySet, MachineQuerySet
+from .querysets import DriverForecastQuerySet, EnergyBaselineQuerySet, EnergyReadingQuerySet, MachineQuerySet
 
 
 class MachineType(models.TextChoices):
@@ -138,6 +138,39 @@ class EnergyReading(models.Model):
         return f"{self.machine_id} @ {self.timestamp:%Y-%m-%d %H:%M}"
 
 
+class DriverForecast(models.Model):
+    """Expected driver values of one future (or past) hour of a machine: a weather forecast, a
+    production plan. No energy: these are what the baselines will be asked to predict from, so
+    the product can see a driver leave a version's training range before it happens.
+
+    One row per (machine, timestamp); a later upload for the same hour replaces the values it
+    names and keeps the others (a weather forecast and a production plan can arrive apart).
+    """
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="driver_forecasts")
+    timestamp = models.DateTimeField()
+    production_units = models.FloatField(null=True, blank=True)
+    outdoor_temp_c = models.FloatField(null=True, blank=True)
+    operating_hours = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DriverForecastQuerySet.as_manager()
+
+    class Meta:
+        db_table = "driver_forecasts"
+        ordering = ["machine", "timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "timestamp"], name="driver_forecast_unique_machine_timestamp"),
+            models.CheckConstraint(
+                condition=Q(operating_hours__isnull=True) | Q(operating_hours__gte=0),
+                name="driver_forecast_operating_hours_nonnegative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} forecast @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
 class EnergyBaseline(models.Model):
     """One version of a machine's model (an energy baseline or an anomaly detector).
 
@@ -203,3 +236,26 @@ class EnergyBaseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine} {self.model_type} v{self.version} ({self.status})"
+
+
+class EnergyReadingDaily(models.Model):
+    """One machine's readings of one UTC day, rolled up: kept forever, when the retention policy
+    drops the hourly readings of old months (`baselines.partitions.readings_retention_apply`)."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="daily_readings", db_index=False)
+    day = models.DateField()
+    readings = models.PositiveIntegerField()
+    energy_kwh = models.FloatField()
+    production_units = models.FloatField(null=True, blank=True)
+    operating_hours = models.FloatField(null=True, blank=True)
+    outdoor_temp_c_mean = models.FloatField(null=True, blank=True)
+    anomalies = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "energy_reading_daily"
+        ordering = ["machine", "day"]
+        verbose_name_plural = "daily energy readings"
+        constraints = [models.UniqueConstraint(fields=["machine", "day"], name="reading_daily_unique_machine_day")]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} @ {self.day}"

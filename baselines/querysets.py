@@ -32,3 +32,7 @@ class EnergyBaselineQuerySet(models.QuerySet):
 
     def of_type(self, model_type: str) -> "EnergyBaselineQuerySet":
         return self.filter(model_type=model_type)
+
+
+class DriverForecastQuerySet(EnergyReadingQuerySet):
+    """Driver forecasts are filtered like readings: by machine and by a time window."""

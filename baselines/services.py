@@ -12,6 +12,14 @@ from enms.users import acting_user
 from .models import BaselineStatus, EnergyBaseline
 
 
+def _changed(baseline: EnergyBaseline, event: str) -> EnergyBaseline:
+    """Tell the higher layer (the model registry's outbox) about a change, inside its transaction."""
+    hook = getattr(settings, "ENMS_BASELINE_CHANGE_HOOK", "")
+    if hook:
+        import_string(hook)(baseline=baseline, event=event)
+    return baseline
+
+
 def baseline_activate(*, baseline: EnergyBaseline, user=None) -> EnergyBaseline:
     """Make `baseline` the active version of its machine and model type.
 
@@ -36,7 +44,7 @@ def baseline_activate(*, baseline: EnergyBaseline, user=None) -> EnergyBaseline:
         hook = getattr(settings, "ENMS_VERSIONS_RETIRED_HOOK", "")
         if hook and retired:
             import_string(hook)(versions=retired)
-        return locked
+        return _changed(locked, "activated")
 
 
 READING_COLUMNS = ("energy_kwh", "production_units", "outdoor_temp_c", "operating_hours", "is_anomaly")
@@ -45,10 +53,13 @@ READING_COLUMNS = ("energy_kwh", "production_units", "outdoor_temp_c", "operatin
 def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
     """Insert or update (on machine + timestamp) a batch of validated readings, all or nothing.
 
-    PostgreSQL: the rows are COPYed into a temporary table, then one
-    `INSERT ... ON CONFLICT DO UPDATE ... RETURNING (xmax = 0)` upserts them and tells exactly
-    which were new, even when two ingests of the same rows race. Elsewhere: one query counts the
-    existing timestamps, one bulk upsert writes.
+    PostgreSQL: the rows are COPYed into a temporary table; `INSERT ... ON CONFLICT DO NOTHING
+    RETURNING` stores the new ones and marks them in the temporary table, then one `UPDATE` writes
+    the others. The counts are exact even when two ingests of the same rows race (the second
+    insert waits for the first and skips its rows, which its update — a new statement, so a new
+    snapshot — then sees). `energy_readings` is partitioned by month there, where the
+    `RETURNING (xmax = 0)` trick is refused; the months the rows fall in get their partitions
+    first. Elsewhere: one query counts the existing timestamps, one bulk upsert writes.
     """
     from django.db import connection
 
@@ -59,31 +70,46 @@ def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
          row.get("operating_hours"), bool(row.get("is_anomaly") or False))
         for row in rows
     ]
+    if connection.vendor == "postgresql" and values:
+        from .partitions import readings_partitions_ensure
+
+        stamps = [v[1] for v in values]
+        readings_partitions_ensure(start=min(stamps), end=max(stamps))
     with transaction.atomic():
         if connection.vendor == "postgresql":
             columns = "machine_id, timestamp, energy_kwh, production_units, outdoor_temp_c, operating_hours, is_anomaly"
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS reading_ingest (machine_id uuid, timestamp timestamptz, "
+                    "CREATE TEMP TABLE IF NOT EXISTS reading_ingest_rows (machine_id uuid, timestamp timestamptz, "
                     "energy_kwh double precision, production_units double precision, outdoor_temp_c double precision, "
-                    "operating_hours double precision, is_anomaly boolean) ON COMMIT DELETE ROWS"
+                    "operating_hours double precision, is_anomaly boolean, inserted boolean NOT NULL DEFAULT false) "
+                    "ON COMMIT DELETE ROWS"
                 )
                 # Emptied at commit, but an ingest nested in a larger transaction must not see the last one.
-                cursor.execute("TRUNCATE reading_ingest")
+                cursor.execute("TRUNCATE reading_ingest_rows")
                 # Raw psycopg COPY: wrap its errors so a lost connection is django.db's OperationalError.
                 with connection.wrap_database_errors, cursor.cursor.copy(
-                        f"COPY reading_ingest ({columns}) FROM STDIN") as copy:
+                        f"COPY reading_ingest_rows ({columns}) FROM STDIN") as copy:
                     for row in values:
                         copy.write_row(row)
                 cursor.execute(
-                    f"WITH upserted AS (INSERT INTO energy_readings ({columns}) SELECT {columns} FROM reading_ingest "
-                    "ON CONFLICT (machine_id, timestamp) DO UPDATE SET "
-                    + ", ".join(f"{c} = EXCLUDED.{c}" for c in READING_COLUMNS)
-                    + " RETURNING (xmax = 0) AS inserted) "
-                    "SELECT count(*) FILTER (WHERE inserted), count(*) FROM upserted"
+                    f"WITH stored AS (INSERT INTO energy_readings ({columns}) "
+                    f"SELECT {columns} FROM reading_ingest_rows "
+                    "ON CONFLICT (machine_id, timestamp) DO NOTHING RETURNING timestamp) "
+                    "UPDATE reading_ingest_rows t SET inserted = true FROM stored WHERE t.timestamp = stored.timestamp"
                 )
-                created, total = cursor.fetchone()
-            return {"received": len(rows), "created": created, "updated": total - created}
+                created = cursor.rowcount
+                if created == len(values):
+                    return {"received": len(rows), "created": created, "updated": 0}
+                # Statistics of the marked rows, so the update joins through the unique index.
+                cursor.execute("ANALYZE reading_ingest_rows")
+                cursor.execute(
+                    "UPDATE energy_readings r SET " + ", ".join(f"{c} = t.{c}" for c in READING_COLUMNS)
+                    + " FROM reading_ingest_rows t WHERE NOT t.inserted AND r.machine_id = t.machine_id "
+                    "AND r.timestamp = t.timestamp"
+                )
+                updated = cursor.rowcount
+            return {"received": len(rows), "created": created, "updated": updated}
         objs = [
             EnergyReading(machine_id=m, timestamp=t, energy_kwh=e, production_units=p, outdoor_temp_c=o,
                           operating_hours=h, is_anomaly=a)
@@ -97,6 +123,35 @@ def readings_ingest(*, machine, rows: list[dict]) -> dict[str, int]:
         EnergyReading.objects.bulk_create(
             objs, batch_size=5000, update_conflicts=True, unique_fields=["machine", "timestamp"],
             update_fields=list(READING_COLUMNS),
+        )
+    return {"received": len(rows), "created": len(rows) - existing, "updated": existing}
+
+
+DRIVER_FORECAST_COLUMNS = ("production_units", "outdoor_temp_c", "operating_hours")
+
+
+def driver_forecasts_ingest(*, machine, rows: list[dict], columns: list[str]) -> dict[str, int]:
+    """Insert or update (on machine + timestamp) a batch of validated driver forecasts, all or nothing.
+
+    Only `columns` (the drivers the upload names) are replaced on hours already stored, so a
+    weather forecast and a production plan for the same hours can be uploaded apart.
+    """
+    from .models import DriverForecast
+
+    update = [c for c in DRIVER_FORECAST_COLUMNS if c in columns]
+    objs = [DriverForecast(machine_id=machine.pk, timestamp=row["timestamp"],
+                           **{c: row.get(c) for c in DRIVER_FORECAST_COLUMNS}) for row in rows]
+    with transaction.atomic():
+        # Lock the machine so two uploads of the same hours count created/updated in turn.
+        type(machine).objects.select_for_update().filter(pk=machine.pk).first()
+        existing = 0
+        timestamps = [o.timestamp for o in objs]
+        for start in range(0, len(timestamps), 5000):
+            chunk = timestamps[start:start + 5000]
+            existing += DriverForecast.objects.filter(machine_id=machine.pk, timestamp__in=chunk).count()
+        DriverForecast.objects.bulk_create(
+            objs, batch_size=2000, update_conflicts=True, unique_fields=["machine", "timestamp"],
+            update_fields=[*update, "updated_at"],
         )
     return {"received": len(rows), "created": len(rows) - existing, "updated": existing}
 
@@ -186,6 +241,9 @@ def baseline_train(
     # The drift reference belongs to the performance layer, which fills this hook.
     hook = settings.ENMS_TRAINING_REFERENCE_HOOK
     reference = import_string(hook)(fit=fit, frame=frame) if hook else {}
+    forecast_hook = getattr(settings, "ENMS_TRAINING_FORECAST_HOOK", "")
+    if forecast_hook:
+        reference = {**reference, "forecast": import_string(forecast_hook)(fit=fit, frame=frame)}
     artifact, sha256 = serialize_pipeline(fit.pipeline)
     signature = artifact_sign(artifact)
     summary = fit.summary()
@@ -196,7 +254,7 @@ def baseline_train(
             EnergyBaseline.objects.filter(machine=machine, model_type=model_type)
             .order_by("-version").values_list("version", flat=True).first()
         )
-        return EnergyBaseline.objects.create(
+        return _changed(EnergyBaseline.objects.create(
             machine=machine,
             model_type=model_type,
             version=(last or 0) + 1,
@@ -223,7 +281,7 @@ def baseline_train(
             parent=parent,
             notes=notes,
             created_by=acting_user(user),
-        )
+        ), "trained")
 
 
 def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseline:
@@ -251,7 +309,7 @@ def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseli
             EnergyBaseline.objects.filter(machine=machine, model_type="anomaly_detector")
             .order_by("-version").values_list("version", flat=True).first()
         )
-        return EnergyBaseline.objects.create(
+        return _changed(EnergyBaseline.objects.create(
             machine=machine,
             model_type="anomaly_detector",
             version=(last or 0) + 1,
@@ -274,4 +332,4 @@ def _anomaly_detector_train(*, machine, frame, user, notes: str) -> EnergyBaseli
             parent=base,
             notes=notes,
             created_by=acting_user(user),
-        )
+        ), "trained")

@@ -51,6 +51,9 @@ def main() -> None:
                  site=PLANT[i % len(PLANT)].site, time_zone=PLANT[i % len(PLANT)].time_zone)
          for i in range(args.machines)]
     )
+    from baselines.partitions import readings_partitions_ensure
+
+    readings_partitions_ensure(start=start.to_pydatetime(), end=end.to_pydatetime())  # the months' partitions
     started = time.perf_counter()
     buffer_rows = 0
     with connection.cursor() as cursor:

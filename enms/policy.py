@@ -43,6 +43,7 @@ def ashrae_pass(policy: dict[str, Any], interval: str, cv_rmse: float | None, nm
 
 _NUMBERS = ("degradation_margin", "degradation_critical_margin", "promotion_margin")
 _SWITCHES = ("auto_retrain_on_critical", "notify_critical")
+_OPTIONAL_NUMBERS = ("energy_price_per_kwh", "emission_factor_kg_per_kwh")
 _PROMOTION_MODES = ("promote", "ab_test", "keep")
 
 
@@ -65,6 +66,10 @@ def policy_overrides_errors(overrides: Any) -> list[str]:
         elif key == "recovery_clean_checks":
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
                 errors.append("recovery_clean_checks must be a whole number from 1 to 1000.")
+        elif key in _OPTIONAL_NUMBERS:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0):
+                errors.append(f"{key} must be a non-negative number or null.")
         elif key in _SWITCHES and not isinstance(value, bool):
             errors.append(f"{key} must be true or false.")
         elif key == "promotion_mode" and value not in _PROMOTION_MODES:

@@ -38,7 +38,7 @@ from .text import shown
 
 __all__ = [
     "FastRepresentationMixin", "RowBatchSerializer", "RowField", "RowSerializer", "batch_serializer_for",
-    "parse_aware_datetime", "serializer_for", "validate_rows",
+    "duplicate_errors", "parse_aware_datetime", "serializer_for", "validate_rows",
 ]
 
 
@@ -231,6 +231,18 @@ def validate_rows(
         else:
             clean.append(out)
     return clean, errors
+
+
+def duplicate_errors(rows: list[dict], key: str = "timestamp") -> list[dict]:
+    """Errors (shaped like `validate_rows`') for rows repeating an earlier row's `key` in one
+    batch: an upsert of both would keep one silently."""
+    seen: dict = {}
+    errors = []
+    for index, row in enumerate(rows):
+        if row[key] in seen:
+            errors.append({"index": index, "errors": {key: [f"Duplicate of row {seen[row[key]]} in this request."]}})
+        seen.setdefault(row[key], index)
+    return errors
 
 
 class RowSerializer(ClosedSerializer):

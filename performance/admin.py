@@ -2,22 +2,29 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import render
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
+from baselines.admin import EnergyBaselineAdmin
+from baselines.models import EnergyBaseline
 from enms.admin import BoundedDateHierarchyMixin, dashboard_link
 from enms.errors import Conflict
 
 from .models import (
     ActiveABTest,
+    CycleBatch,
+    CycleRun,
     LatestModelPerformance,
     ModelABTest,
     ModelAlert,
     ModelPerformanceMetric,
     ModelTrainingHistory,
+    RegistryLink,
+    RegistryOutbox,
     UnresolvedModelAlert,
 )
 from .services.abtests import abtest_start, abtest_stop
 from .services.alerts import alert_resolve, alerts_resolve
+from .services.registry import registry_request_sync
 from .services.training import ACTIVATE_PERMISSION
 
 
@@ -315,3 +322,96 @@ class ActiveABTestAdmin(ViewAdmin):
 class UnresolvedModelAlertAdmin(ViewAdmin):
     list_filter = ("severity", "alert_type", "model_type")
     search_fields = ("machine_name", "message")
+
+
+class CycleBatchInline(admin.TabularInline):
+    model = CycleBatch
+    fields = ("index", "status", "machines", "attempts", "worker", "result", "error", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CycleRun)
+class CycleRunAdmin(ReadOnlyAdmin):
+    list_display = ("cycle", "now", "started_at", "finished_at", "duration_seconds", "machines", "versions",
+                    "batches_total", "batches_done", "batches_failed", "failures")
+    list_filter = ("cycle", ("started_at", admin.DateFieldListFilter))
+    readonly_fields = ("cycle", "now", "started_at", "finished_at", "duration_seconds", "batch_size", "versions",
+                       "machines", "batches_total", "batches_done", "batches_failed", "failures", "totals")
+    inlines = [CycleBatchInline]
+# --- Model registry (MLflow) ---------------------------------------------------------------------
+
+def _mlflow_url(path: str) -> str | None:
+    """A link into the MLflow UI when the tracking URI is a web address."""
+    from django.conf import settings
+
+    base = (settings.MLFLOW_TRACKING_URI or "").rstrip("/")
+    return f"{base}/#/{path}" if base.startswith(("http://", "https://")) else None
+
+
+admin.site.unregister(EnergyBaseline)
+
+
+@admin.register(EnergyBaseline)
+class EnergyBaselineRegistryAdmin(EnergyBaselineAdmin):
+    """Versions with their MLflow run and registered version, and a "sync now" action."""
+
+    actions = [*EnergyBaselineAdmin.actions, "registry_sync_now"]
+    list_select_related = ("machine", "registry_link")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "mlflow_run", "mlflow_model_version"]
+
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), "mlflow_model_version"]
+
+    @staticmethod
+    def _link(obj) -> RegistryLink | None:
+        try:
+            return obj.registry_link
+        except RegistryLink.DoesNotExist:
+            return None
+
+    @admin.display(description="MLflow run")
+    def mlflow_run(self, obj):
+        link = self._link(obj)
+        if link is None or not link.run_id:
+            return "—"
+        url = _mlflow_url(f"experiments/{link.experiment_id}/runs/{link.run_id}")
+        return format_html('<a href="{}">{}</a>', url, link.run_id) if url else link.run_id
+
+    @admin.display(description="MLflow model version")
+    def mlflow_model_version(self, obj):
+        link = self._link(obj)
+        if link is None or not link.model_version:
+            return "—"
+        label = f"{link.registered_model} v{link.model_version}"
+        url = _mlflow_url(f"models/{link.registered_model}/versions/{link.model_version}")
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.action(description="Sync the selected versions with MLflow now", permissions=["change"])
+    def registry_sync_now(self, request, queryset):
+        queued = registry_request_sync(baselines=list(queryset))
+        if not queued:
+            self.message_user(request, "MLFLOW_TRACKING_URI is not set: nothing is sent to MLflow.", messages.WARNING)
+            return
+        self.message_user(request, f"Queued {queued} version(s) for MLflow; see Registry outbox rows for "
+                                   "anything still pending.", messages.SUCCESS)
+
+
+@admin.register(RegistryOutbox)
+class RegistryOutboxAdmin(ReadOnlyAdmin):
+    list_display = ("id", "event", "machine", "model_type", "model", "created_at", "attempts", "next_attempt_at",
+                    "sent_at", "last_error_short")
+    list_filter = ("event", ("sent_at", admin.EmptyFieldListFilter), "model_type")
+    search_fields = ("machine__name", "last_error")
+    list_select_related = ("machine", "model")
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj):
+        return obj.last_error[:120]

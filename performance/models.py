@@ -146,6 +146,13 @@ class ModelPerformanceMetric(models.Model):
                 | Q(evaluation_start__lt=F("evaluation_end")),
                 name="metric_window_ordered",
             ),
+            # A scheduled row is one per version, window and evaluation time: a cycle's batches
+            # all evaluate as of the cycle's time, so a redelivered batch cannot add a second row.
+            models.UniqueConstraint(
+                fields=["model", "source", "evaluation_start", "evaluation_end", "evaluated_at"],
+                condition=Q(source__in=["evaluation", "drift_check"]),
+                name="metric_unique_scheduled_window",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -350,6 +357,68 @@ class ModelAlert(models.Model):
         return f"{self.severity} {self.alert_type}: {self.message[:60]}"
 
 
+class CycleRun(models.Model):
+    """One run of a scheduled cycle (evaluation, drift, retraining, ...) fanned out in batches.
+
+    Each batch is its own task; the counters are advanced by the batches as they finish, and the
+    last one stamps `finished_at` and the duration. `now` is the cycle's reference time: every
+    batch evaluates as of it, so a redelivered batch writes the same rows again (and the unique
+    constraint on metrics rows turns the second write into nothing).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    cycle = models.CharField(max_length=32)
+    now = models.DateTimeField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    batch_size = models.PositiveIntegerField()
+    versions = models.PositiveIntegerField(default=0)
+    machines = models.PositiveIntegerField(default=0)
+    batches_total = models.PositiveIntegerField(default=0)
+    batches_done = models.PositiveIntegerField(default=0)
+    batches_failed = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0, help_text="Versions a batch could not process.")
+    totals = models.JSONField(default=dict, blank=True, help_text="The batches' counts, summed.")
+
+    class Meta:
+        db_table = "cycle_runs"
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["cycle", "-started_at"], name="cycle_run_cycle_started_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.cycle} @ {self.now:%Y-%m-%d %H:%M}"
+
+
+class CycleBatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class CycleBatch(models.Model):
+    """One batch of a cycle run: the versions it covers, what came of it."""
+
+    run = models.ForeignKey(CycleRun, on_delete=models.CASCADE, related_name="batches")
+    index = models.PositiveIntegerField()
+    model_ids = models.JSONField(default=list)
+    machines = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=CycleBatchStatus.choices, default=CycleBatchStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "cycle_batches"
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="cycle_batch_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.run} #{self.index} ({self.status})"
+
+
 class LatestModelPerformance(models.Model):
     """Read-only: the newest metrics row of every model version (view `v_latest_model_performance`)."""
 
@@ -444,3 +513,7 @@ class UnresolvedModelAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.severity} {self.alert_type}: {self.message[:60]}"
+
+
+# The registry tables live with their integration; imported here so Django finds them.
+from .registry.models import RegistryAliases, RegistryEvent, RegistryLink, RegistryOutbox  # noqa: E402, F401

@@ -279,6 +279,7 @@ FLEET_COLUMNS = (
     ("r_squared", "R² / F1"),
     ("drift_score", "Drift score"),
     ("alerts", "Open alerts"),
+    ("breach", "Breach in"),
     ("evaluated_at", "Last evaluation"),
 )
 def _attach_alert_severity(rows) -> None:
@@ -324,7 +325,7 @@ def fleet_page(request: HttpRequest) -> HttpResponse:
         current = sort.lstrip("-") == key
         descending = sort.startswith("-")
         # First click sorts "bad first" for numbers (descending), alphabetical for names.
-        first = key if key in ("machine", "site", "model_type") else f"-{key}"
+        first = key if key in ("machine", "site", "model_type", "breach") else f"-{key}"
         target = (key if descending else f"-{key}") if current else first
         headers.append({
             "key": key, "label": label,

@@ -14,6 +14,7 @@ from baselines.models import BaselineStatus, EnergyBaseline, Machine, ModelType
 from baselines.selectors import baselines_list
 
 from .models import (
+    AlertType,
     LatestModelPerformance,
     ModelABTest,
     ModelAlert,
@@ -135,6 +136,8 @@ class FleetRow:
     latest: LatestModelPerformance | None
     open_alerts: int
     latest_drift_score: float | None = None
+    # Days until the breach an open forecast-degradation warning expects (0: today or past).
+    breach_in_days: int | None = None
 
     @property
     def health_rank(self) -> int:
@@ -231,6 +234,8 @@ def _fleet_sort_value(row: FleetRow, key: str):
         return row.open_alerts
     if key == "evaluated_at":
         return row.evaluated_at.timestamp() if row.evaluated_at else None
+    if key == "breach":
+        return row.breach_in_days
     return row.metric(key)
 
 
@@ -285,6 +290,7 @@ def fleet_rows(*, site: str = "", machine_type: str = "", model_type: str = "") 
         for r in ModelAlert.objects.unresolved().filter(machine_id__in=machine_ids)
         .values("machine_id", "model_type").annotate(n=Count("id")).order_by()
     }
+    breaches = forecast_breaches(model_ids=active_ids)
     by_machine: dict = {}
     for baseline in active:
         by_machine.setdefault(baseline.machine_id, []).append(baseline)
@@ -295,9 +301,29 @@ def fleet_rows(*, site: str = "", machine_type: str = "", model_type: str = "") 
             rows.append(FleetRow(machine=machine, model_type=baseline.model_type, model=baseline,
                                  latest=latest.get(baseline.pk),
                                  open_alerts=alert_counts.get((machine.pk, baseline.model_type), 0),
-                                 latest_drift_score=drift_scores.get(baseline.pk)))
+                                 latest_drift_score=drift_scores.get(baseline.pk),
+                                 breach_in_days=breaches.get(baseline.pk)))
         if not models:
             wanted = model_type or ModelType.ENERGY_BASELINE
             rows.append(FleetRow(machine=machine, model_type=wanted, model=None, latest=None,
                                  open_alerts=alert_counts.get((machine.pk, wanted), 0)))
     return rows
+
+
+def forecast_breaches(*, model_ids: list, today=None) -> dict:
+    """Days until the expected breach of each version with an open forecast-degradation warning
+    (0 when the date is today or past)."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    today = today or timezone.now().date()
+    out = {}
+    for model_id, details in (ModelAlert.objects.unresolved()
+                              .filter(model_id__in=model_ids, alert_type=AlertType.FORECAST_DEGRADATION)
+                              .values_list("model_id", "details")):
+        try:
+            out[model_id] = max(0, (date.fromisoformat((details or {})["expected_breach_at"]) - today).days)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out

@@ -33,25 +33,57 @@ def alert_notify(self, alert_id: str) -> bool:
         raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
 
 
+def _fanout(cycle: str) -> dict:
+    from .services.cycles import cycle_fanout
+
+    return cycle_fanout(cycle=cycle)
+
+
 @shared_task(name="performance.evaluation_cycle", **RETRY)
 def evaluation_cycle() -> dict:
-    from .services.evaluation import evaluation_cycle as cycle
-
-    return cycle()
+    return _fanout("evaluation")
 
 
 @shared_task(name="performance.drift_cycle", **RETRY)
 def drift_cycle() -> dict:
-    from .services.evaluation import drift_cycle as cycle
-
-    return cycle()
+    return _fanout("drift")
 
 
 @shared_task(name="performance.scheduled_retrain_all", **RETRY)
 def scheduled_retrain_all() -> dict:
-    from .services.evaluation import scheduled_retrain_all as retrain
+    return _fanout("retrain")
 
-    return retrain()
+
+def cycle_batch_task(cycle: str):
+    """The task `performance.<cycle>_batch`: run one batch of a fanned-out cycle.
+
+    Acknowledged late and given back when its worker dies, so a killed worker's batch is run
+    again by another (the batch is idempotent); a database outage is retried, anything else
+    marks the batch failed in the run's summary.
+    """
+
+    @shared_task(name=f"performance.{cycle}_batch", bind=True, acks_late=True, reject_on_worker_lost=True,
+                 max_retries=5)
+    def run(self, batch_id: int) -> dict | None:
+        from .services.cycles import cycle_batch_fail, cycle_batch_run
+
+        try:
+            return cycle_batch_run(batch_id=batch_id, worker=self.request.hostname or "")
+        except (OperationalError, InterfaceError) as exc:
+            if self.request.retries < self.max_retries:
+                raise self.retry(exc=exc, countdown=min(120, 2 * 2 ** self.request.retries)) from exc
+            cycle_batch_fail(batch_id=batch_id, error=repr(exc))
+            raise
+        except Exception as exc:
+            cycle_batch_fail(batch_id=batch_id, error=repr(exc))
+            raise
+
+    return run
+
+
+evaluation_batch = cycle_batch_task("evaluation")
+drift_batch = cycle_batch_task("drift")
+retrain_batch = cycle_batch_task("retrain")
 
 
 @shared_task(name="performance.abtests_complete_due", **RETRY)
@@ -64,5 +96,30 @@ def abtests_complete_due() -> int:
 @shared_task(name="performance.notifications_sweep", **RETRY)
 def notifications_sweep() -> int:
     from .services.notifications import notifications_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(name="performance.forecast_cycle", **RETRY)
+def forecast_cycle() -> dict:
+    return _fanout("forecast")
+
+
+forecast_batch = cycle_batch_task("forecast")
+@shared_task(name="performance.registry_sync", bind=True, acks_late=True, max_retries=8)
+def registry_sync(self) -> dict:
+    """Drain the registry outbox; while MLflow fails, retried with backoff (the beat sweep also
+    drains, so nothing is lost when the retries run out)."""
+    from .services.registry import backoff_seconds, registry_drain
+
+    result = registry_drain()
+    if result["failed"] and not self.request.is_eager:
+        raise self.retry(countdown=backoff_seconds(self.request.retries + 1))
+    return result
+
+
+@shared_task(name="performance.registry_sweep", **RETRY)
+def registry_sweep() -> dict:
+    from .services.registry import registry_sweep as sweep
 
     return sweep()

@@ -294,14 +294,15 @@ def test_auto_promote_needs_the_activate_permission(scenario):
 
 
 def _critical_drift(monkeypatch):
-    """Every drift check of this test is critical (the verdict itself is tested elsewhere)."""
+    """Every drift check of this test is critical, with a cause that may retrain (the verdict itself
+    is tested elsewhere)."""
     from performance.services import drift
 
     real = drift.drift_evaluate
 
     def critical(*args, **kwargs):
         result = real(*args, **kwargs)
-        return {**result, "severity": "critical", "drift_detected": True, "drift_score": 0.9}
+        return {**result, "severity": "critical", "drift_detected": True, "drift_score": 0.9, "cause": "model_error"}
 
     monkeypatch.setattr(drift, "drift_evaluate", critical)
 

@@ -45,6 +45,8 @@ SEMANTIC_400 = {
     "PATCH /api/v1/machines/{id}/": "machine names are unique",
     "GET /api/v1/machines/{id}/readings/": "end must be after start",
     "POST /api/v1/machines/{id}/readings/": "one timestamp once per batch; CSV must have a header row",
+    "POST /api/v1/machines/{id}/driver-forecasts/": "one timestamp once per batch; up to the forecast horizon",
+    "GET /api/v1/model-performance/forecast": "a trained energy baseline",
     "POST /api/v1/baselines/{id}/predict/": "the version's own drivers are required; energy baselines only",
     "POST /api/v1/baselines/{id}/activate/": "a version without a fitted model cannot be activated",
     "POST /api/v1/model-performance/metrics/record": "model_id must exist; evaluation_end after evaluation_start",

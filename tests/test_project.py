@@ -105,3 +105,12 @@ def test_compose_runs_production_settings_with_secrets_from_the_environment():
         assert ".env" in service["env_file"], name
         assert "SECRET_KEY" not in service["environment"] and "ENMS_ARTIFACT_KEY" not in service["environment"]
     assert not re.search(r"(SECRET_KEY|ENMS_ARTIFACT_KEY)\s*[:=]", text), "a secret is written into the compose file"
+
+
+@pytest.mark.django_db
+def test_every_default_beat_schedule_says_what_it_does():
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = list(PeriodicTask.objects.values_list("name", "description"))
+    assert len(tasks) >= 10
+    assert [name for name, text in tasks if not text.strip()] == []

@@ -52,6 +52,20 @@ MAX_READING_ROWS = 200_000
 ReadingBatchSerializer = batch_serializer_for("ReadingBatch", ReadingRowSerializer, MAX_READING_ROWS)
 
 
+#: The drivers of a forecast row are those of a reading (the same fields, the same bounds); the
+#: time may lie up to the forecast horizon ahead.
+DRIVER_FORECAST_ROW = (
+    RowField("timestamp", "datetime", required=True, horizon="forecast",
+             help_text="start of the hour, ISO 8601 with offset; from 1970 to now plus the forecast horizon "
+                       "(ENMS_FORECAST_HORIZON_DAYS)"),
+    *(f for f in READING_ROW if f.name in ("production_units", "outdoor_temp_c", "operating_hours")),
+)
+DriverForecastRowSerializer = serializer_for("DriverForecastRow", DRIVER_FORECAST_ROW)
+MAX_DRIVER_FORECAST_ROWS = 100_000
+DriverForecastBatchSerializer = batch_serializer_for(
+    "DriverForecastBatch", DriverForecastRowSerializer, MAX_DRIVER_FORECAST_ROWS)
+
+
 class ReadingSerializer(FastRepresentationMixin, serializers.ModelSerializer):
     class Meta:
         model = EnergyReading

@@ -10,18 +10,21 @@ from rest_framework.response import Response
 from enms.exceptions import READ_ERRORS, WRITE_ERRORS, error_responses
 from enms.fields import StrictBooleanFilter, StrictFilterSet, TextFilter
 from enms.parsers import API_PARSERS, CSVParser, JSONParser
-from enms.rows import parse_aware_datetime, validate_rows
+from enms.rows import duplicate_errors, parse_aware_datetime, validate_rows
 from enms.text import shown
 
-from ..models import BaselineStatus, EnergyBaseline, EnergyReading, Machine, ModelType
+from ..models import BaselineStatus, DriverForecast, EnergyBaseline, EnergyReading, Machine, ModelType
 from ..selectors import baselines_list, readings_list
-from ..services import baseline_activate, baseline_predict, readings_ingest
+from ..services import baseline_activate, baseline_predict, driver_forecasts_ingest, readings_ingest
 from .serializers import (
+    DRIVER_FORECAST_ROW,
+    MAX_DRIVER_FORECAST_ROWS,
     MAX_PREDICT_ROWS,
     MAX_READING_ROWS,
     PREDICT_ROW,
     READING_ROW,
     BaselineSerializer,
+    DriverForecastBatchSerializer,
     IngestResultSerializer,
     MachineSerializer,
     PredictRequestSerializer,
@@ -48,6 +51,14 @@ def time_window(params) -> tuple:
     if start and end and start >= end:
         raise ValidationError({"end": ["end must be after start."]})
     return start, end
+
+
+def validated_batch(request, fields: tuple, *, max_rows: int) -> tuple[list[dict], list[dict]]:
+    """A JSON or CSV batch of rows checked against `fields`, including repeated timestamps:
+    (clean rows, errors of every bad row)."""
+    is_csv = request.content_type.split(";")[0].strip().lower() == "text/csv"
+    rows, errors = validate_rows(request.data, fields, max_rows=max_rows, text_values=is_csv)
+    return rows, errors or duplicate_errors(rows)
 
 
 WINDOW_PARAMS = [
@@ -85,6 +96,8 @@ class MachineViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
+        if self.action == "driver_forecasts":
+            self.permission_model, self.permission_action = DriverForecast, "add"
         if self.action == "readings":
             # Reading them needs `view`, storing them `add`, on readings (not on machines).
             self.permission_model = EnergyReading
@@ -128,18 +141,41 @@ class MachineViewSet(
             start, end = time_window(request.query_params)
             page = self.paginate_queryset(readings_list(machine=machine, start=start, end=end))
             return self.get_paginated_response(ReadingSerializer(page, many=True).data)
-        is_csv = request.content_type.split(";")[0].strip().lower() == "text/csv"
-        rows, errors = validate_rows(request.data, READING_ROW, max_rows=MAX_READING_ROWS, text_values=is_csv)
-        if not errors:
-            seen: dict = {}
-            for index, row in enumerate(rows):
-                if row["timestamp"] in seen:
-                    errors.append({"index": index, "errors": {"timestamp": [
-                        f"Duplicate of row {seen[row['timestamp']]} in this request."]}})
-                seen.setdefault(row["timestamp"], index)
+        rows, errors = validated_batch(request, READING_ROW, max_rows=MAX_READING_ROWS)
         if errors:
             return Response({"rows": errors}, status=status.HTTP_400_BAD_REQUEST)
         return Response(readings_ingest(machine=machine, rows=rows))
+
+    @extend_schema(
+        request={
+            "application/json": DriverForecastBatchSerializer,
+            "text/csv": {"type": "string", "description": "a header row naming the columns (those of the JSON "
+                         "rows), then one hour per line; a blank cell is null"},
+        },
+        responses={200: IngestResultSerializer, **error_responses(*WRITE_ERRORS)},
+        description="Expected driver values (a weather forecast, a production plan) per hour, no energy. Upsert "
+        "on (machine, timestamp): a later upload for the same hours replaces the values of the columns it names "
+        "and keeps the others. Validated like readings, all rows or none: any bad row gives 400 with the errors "
+        "of every bad row (`rows`), and nothing is written. A driver left out (or null) is unknown for that hour.",
+        examples=[
+            OpenApiExample("Weather forecast", request_only=True, media_type="application/json", value=[
+                {"timestamp": "2025-02-03T08:00:00+00:00", "outdoor_temp_c": -2.5},
+                {"timestamp": "2025-02-03T09:00:00+00:00", "outdoor_temp_c": -1.0},
+            ]),
+            OpenApiExample("Production plan (CSV)", request_only=True, media_type="text/csv", value=(
+                "timestamp,production_units,operating_hours\n"
+                "2025-02-03T08:00:00Z,20,1\n2025-02-03T09:00:00Z,22,1\n")),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="driver-forecasts", parser_classes=[JSONParser, CSVParser],
+            filter_backends=[])
+    def driver_forecasts(self, request, pk=None):
+        machine = self.get_object()
+        rows, errors = validated_batch(request, DRIVER_FORECAST_ROW, max_rows=MAX_DRIVER_FORECAST_ROWS)
+        if errors:
+            return Response({"rows": errors}, status=status.HTTP_400_BAD_REQUEST)
+        named = set().union(*(raw.keys() for raw in request.data)) - {"timestamp"}
+        return Response(driver_forecasts_ingest(machine=machine, rows=rows, columns=sorted(named)))
 
 
 class BaselineFilter(StrictFilterSet):

@@ -204,6 +204,27 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Write each task's "last run" to the database as soon as it is sent, so the admin shows it.
 CELERY_BEAT_SYNC_EVERY = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Three kinds of work on their own queues, so a long training run never delays an alert: workers
+# started with `-Q training`, `-Q cycles,celery` and `-Q notifications` scale each on its own.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "performance.training_run": {"queue": "training"},
+    "performance.*_batch": {"queue": "cycles"},
+    "performance.*_cycle": {"queue": "cycles"},
+    "performance.scheduled_retrain_all": {"queue": "cycles"},
+    "baselines.*": {"queue": "cycles"},
+    "performance.alert_notify": {"queue": "notifications"},
+    "performance.notifications_sweep": {"queue": "notifications"},
+}
+# Scheduled cycles (evaluation, drift, retraining, forecast) split the active versions into batches of this
+# many; each batch is one `performance.<cycle>_batch` task.
+ENMS_CYCLE_BATCH_SIZE = env.int("ENMS_CYCLE_BATCH_SIZE", default=200)
+# PostgreSQL keeps readings in monthly partitions, created this many months ahead by a daily beat
+# job. Retention: months older than this many (0: keep everything) are rolled up into daily
+# aggregates (kept forever), then their partitions dropped ("drop") or detached ("detach").
+ENMS_READINGS_PARTITIONS_AHEAD = env.int("ENMS_READINGS_PARTITIONS_AHEAD", default=3)
+ENMS_READINGS_RETENTION_MONTHS = env.int("ENMS_READINGS_RETENTION_MONTHS", default=0)
+ENMS_READINGS_RETENTION_ACTION = env("ENMS_READINGS_RETENTION_ACTION", default="drop")
 # Training jobs: a running job whose heartbeat is older than this is reaped (requeued once, then
 # failed); a pending job not picked up for this long is published again by the sweep.
 ENMS_TRAINING_HEARTBEAT_TIMEOUT_S = env.int("ENMS_TRAINING_HEARTBEAT_TIMEOUT_S", default=900)
@@ -242,16 +263,44 @@ ENMS_POLICY = {
     # An open drift or degradation alert is resolved as `recovered` after this many clean checks in a row.
     "recovery_clean_checks": env.int("ENMS_RECOVERY_CLEAN_CHECKS", default=3),
     "drift": {},
+    # Cost and CO2 of a consumption change (kWh times these); null leaves them out of the impact.
+    "energy_price_per_kwh": env.float("ENMS_ENERGY_PRICE_PER_KWH", default=None),
+    "emission_factor_kg_per_kwh": env.float("ENMS_EMISSION_FACTOR_KG_PER_KWH", default=None),
+    # Forecast degradation: warn when a breach is expected within `horizon_days`; a day with at
+    # least `coverage_threshold` of its hours outside the training range fails the policy; with
+    # `auto_retrain` a retrain is queued once `min_outside_hours` readings of the new range exist.
+    "forecast": {
+        "horizon_days": env.int("ENMS_FORECAST_ALERT_HORIZON_DAYS", default=30),
+        "coverage_threshold": env.float("ENMS_FORECAST_COVERAGE_THRESHOLD", default=0.25),
+        "auto_retrain": env.bool("ENMS_FORECAST_AUTO_RETRAIN", default=False),
+        "min_outside_hours": env.int("ENMS_FORECAST_MIN_OUTSIDE_HOURS", default=168),
+    },
 }
 
 # Hooks through which the lower layers (enms, baselines) call into `performance` without importing
 # it: policy sections validated by a higher layer, and the drift reference stored with every
 # trained version (called as `hook(fit=FitResult, frame=DataFrame) -> dict`), and what is closed
 # when versions are retired.
-ENMS_POLICY_SECTION_VALIDATORS = {"drift": "performance.drift.thresholds.validate_overrides"}
+ENMS_POLICY_SECTION_VALIDATORS = {
+    "drift": "performance.drift.thresholds.validate_overrides",
+    "forecast": "performance.forecast.validate_policy",
+}
 ENMS_TRAINING_REFERENCE_HOOK = "performance.services.drift.drift_reference_build"
 # Called as `hook(versions=[ids])` in the transaction that retires versions (a new one became active).
 ENMS_VERSIONS_RETIRED_HOOK = "performance.services.alerts.alerts_supersede"
+# How the version's error grows outside its training range, learned from its out-of-sample
+# residuals at training and stored in `reference_stats["forecast"]` (same signature).
+ENMS_TRAINING_FORECAST_HOOK = "performance.services.forecast.forecast_reference_build"
+# Called as `hook(baseline=EnergyBaseline, event="trained" | "activated")` inside the transaction
+# that trains or activates a version: the model registry's outbox row is written with the change.
+ENMS_BASELINE_CHANGE_HOOK = "performance.services.registry.registry_record_baseline_change"
+
+# --- Model registry (MLflow) -------------------------------------------------------------------------
+# Unset: nothing is sent anywhere. Set (and `pip install -r requirements-mlflow.txt`): every trained
+# version is logged and registered, aliases follow promotions and A/B tests. Credentials go through
+# MLflow's own variables (MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN).
+MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="")
+MLFLOW_EXPERIMENT_NAME = env("MLFLOW_EXPERIMENT_NAME", default="enms")
 
 # --- Artifacts and input bounds --------------------------------------------------------------------
 # The key that signs stored model artifacts (baselines/artifacts.py). Production requires it; the

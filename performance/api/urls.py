@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .forecast import ForecastView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -18,6 +19,7 @@ urlpatterns = [
     path("ab-test/start", views.ABTestStartView.as_view(), name="ab-test-start"),
     path("ab-test/<str:pk>/results", views.ABTestResultsView.as_view(), name="ab-test-results"),
     path("ab-test/<str:pk>/stop", views.ABTestStopView.as_view(), name="ab-test-stop"),
+    path("forecast", ForecastView.as_view(), name="forecast"),
     path("alerts/active", views.ActiveAlertsView.as_view(), name="alerts-active"),
     path("alerts/<str:pk>/resolve", views.AlertResolveView.as_view(), name="alert-resolve"),
     path("alerts/<str:pk>/rebaseline", views.AlertRebaselineView.as_view(), name="alert-rebaseline"),

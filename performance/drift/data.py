@@ -147,9 +147,21 @@ def _driver_drift(ref: dict[str, Any], x: np.ndarray, th: DriftThresholds) -> di
             "n_effective": n_eff, "ks_pvalue_effective": ks_p_eff}
 
 
-def _effective_size(x: np.ndarray) -> float:
-    """n (1 - r) / (1 + r) with r the lag-1 autocorrelation of the series in time order
-    (AR(1) approximation; r <= 0 keeps n), at least 2."""
+def _effective_size(x: np.ndarray, per_day: int = 24) -> float:
+    """Effective number of independent values of an hourly series, for the KS veto.
+
+    The lag-1 AR(1) shortcut ``n (1 - r) / (1 + r)`` is wrong for hourly outdoor temperature:
+    its lag-1 correlation (~0.98) comes from the smooth daily cycle, which samples the day's
+    range evenly, so a week would count as ~3 values and no shift could reach the veto's
+    significance.  The series is split into days (``per_day`` rows): the within-day part counts
+    every row, the between-day part (the weather's persistence) counts the days, corrected for
+    their own lag-1 correlation::
+
+        n_eff = 1 / (s_b / d_eff + (1 - s_b) / n),   d_eff = D (1 - r_d) / (1 + r_d)
+
+    with ``s_b`` the share of the variance in the daily means.  Fewer than three days fall back
+    to the lag-1 form.  At least 2, at most n.
+    """
     n = x.size
     if n < 3:
         return float(n)
@@ -157,9 +169,19 @@ def _effective_size(x: np.ndarray) -> float:
     denom = float(np.dot(centred, centred))
     if denom <= 0:
         return float(n)
-    r = float(np.dot(centred[1:], centred[:-1]) / denom)
-    r = min(max(r, 0.0), 0.99)
-    return max(2.0, n * (1 - r) / (1 + r))
+    days = n // per_day
+    if days < 3:
+        r = float(np.dot(centred[1:], centred[:-1]) / denom)
+        r = min(max(r, 0.0), 0.99)
+        return max(2.0, n * (1 - r) / (1 + r))
+    means = centred[-days * per_day:].reshape(days, per_day).mean(axis=1)
+    share = min(float(np.mean(means ** 2)) / (denom / n), 1.0)
+    d = means - means.mean()
+    dd = float(np.dot(d, d))
+    r_d = float(np.dot(d[1:], d[:-1]) / dd) if dd > 0 else 0.0
+    r_d = min(max(r_d, 0.0), 0.99)
+    d_eff = max(1.0, days * (1 - r_d) / (1 + r_d))
+    return float(min(max(2.0, 1.0 / (share / d_eff + (1.0 - share) / n)), n))
 
 
 def data_drift(

@@ -80,6 +80,17 @@ class DriftThresholds:
             makes detected concept drift critical; ASHRAE Guideline 14's hourly
             calibration limit.
         min_rows: fewer valid current rows than this give no drift decision.
+        min_shift: smallest consumption change, as a share of the baseline's consumption, that
+            is alerted (its estimate at or above it, its 95 % interval excluding zero); smaller
+            significant shifts are reported in the details only.
+        change_false_alarm: probability that one check of a stable window finds a significant
+            consumption shift (before the practical minimum is applied).
+        coverage_density: a driver value is sparsely covered when fewer than this share of the
+            training rows lie within ``coverage_bandwidth`` of it.
+        coverage_bandwidth: half-width of that neighbourhood in reference standard deviations.
+        judge_density: a consumption change is judged only on hours whose drivers all have at
+            least this share of training rows in that neighbourhood: where the baseline has
+            seen little, a residual shift may be its own error rather than the machine's.
     """
 
     psi_warning: float = 0.1
@@ -97,6 +108,11 @@ class DriftThresholds:
     mean_shift_nmbe: float = 0.02
     nmbe_critical: float = 0.10
     min_rows: int = 24
+    min_shift: float = 0.05
+    change_false_alarm: float = 0.005
+    coverage_density: float = 0.002
+    coverage_bandwidth: float = 0.25
+    judge_density: float = 0.02
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -113,11 +129,11 @@ class DriftThresholds:
         for low, high in pairs:
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(f"{low} must not exceed {high}")
-        for name in ("drift_share", "ks_alpha", "error_ratio_alpha", "cusum_false_alarm"):
+        for name in ("drift_share", "ks_alpha", "error_ratio_alpha", "cusum_false_alarm", "change_false_alarm"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must lie in (0, 1]")
         for name in ("psi_warning", "wasserstein", "extrapolation_warning", "error_ratio_warning",
-                     "mean_shift_z", "nmbe_critical"):
+                     "mean_shift_z", "nmbe_critical", "coverage_bandwidth"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 

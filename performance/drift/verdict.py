@@ -9,7 +9,15 @@ import numpy as np
 from ._json import _clean
 from .concept import concept_drift
 from .data import _extrapolation_rows, data_drift
-from .thresholds import DriftThresholds, _component_scores, _concept_ratios, _data_ratios, _level_from_score
+from .decision import consumption_change, coverage, decide, model_error
+from .thresholds import (
+    DriftThresholds,
+    _component_scores,
+    _concept_ratios,
+    _data_ratios,
+    _level_from_score,
+    _significance_ratio,
+)
 
 
 def _pct(x: float) -> str:
@@ -95,6 +103,33 @@ def drift_verdict(
     })
 
 
+def _pct_signed(x: float) -> str:
+    return f"{100.0 * x:+.1f} %"
+
+
+def _cause_components(change: dict[str, Any], cover: dict[str, Any], error: dict[str, Any],
+                      th: DriftThresholds) -> dict[str, float]:
+    """Score of every cause's rule on the module's scale (1/3 warning, 2/3 critical)."""
+    ratios: dict[str, tuple[str, float]] = {}
+    if change.get("statistic") is not None and change.get("threshold"):
+        r = change["statistic"] / change["threshold"]
+        if change.get("shift_relative") is not None:
+            r = min(r, abs(change["shift_relative"]) / th.min_shift)
+        ratios["consumption_change"] = ("warning", r if change.get("detected") else min(r, 0.99))
+        if change.get("level") == "critical":
+            ratios["consumption_change_critical"] = ("critical", abs(change["shift_relative"]) / th.nmbe_critical)
+    ratios["coverage"] = ("warning", cover["uncovered_share"] / th.extrapolation_warning)
+    if cover["level"] == "critical":
+        ratios["coverage_critical"] = ("critical", cover["uncovered_share"] / th.extrapolation_critical)
+    if error.get("error_ratio") is not None:
+        sig = _significance_ratio(error["pvalue"], th.error_ratio_alpha)
+        r = min(error["error_ratio"] / th.error_ratio_warning, sig)
+        ratios["model_error"] = ("warning", r if error["level"] != "none" else min(r, 0.99))
+        if error["level"] == "critical":
+            ratios["model_error_critical"] = ("critical", min(error["error_ratio"] / th.error_ratio_critical, sig))
+    return _component_scores(ratios)
+
+
 def check_drift(
     reference: dict[str, Any],
     current_drivers: dict[str, np.ndarray],
@@ -102,27 +137,102 @@ def check_drift(
     actual: np.ndarray,
     n_params: int,
     thresholds: DriftThresholds | None = None,
+    *,
+    seconds: np.ndarray | None = None,
+    in_sample: np.ndarray | None = None,
+    days: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """One drift check of a current window against a stored reference.
+    """One drift check of a current window against a stored reference: the numeric verdict.
 
-    Returns ``{"data_drift", "concept_drift", "drift_detected", "drift_score",
-    "severity", "details"}`` where ``details`` holds the levels, reasons,
-    component scores, dataset-level shares and the thresholds applied.
+    Args:
+        seconds: reading times (epoch seconds), for the daily blocks of the consumption-change
+            test; without them rows are taken as consecutive.
+        days: local calendar day number of every row, for the consumption-change test's blocks.
+        in_sample: rows inside the version's training window; they are counted
+            (``in_sample_rows``) and never judged.
+
+    Returns ``{"data_drift", "concept_drift", "drift_detected", "drift_score", "severity",
+    "cause", "consumption_change", "coverage", "model_error", "details"}``.  ``cause`` is
+    ``none``, ``consumption_change``, ``coverage`` or ``model_error`` (see :mod:`.decision`);
+    the per-driver statistics (PSI, KS on an effective sample size, Wasserstein) and the hourly
+    change statistics of ``concept_drift`` are information kept in the details: they no longer
+    raise a verdict by themselves.  Row indexes (``change_point``) refer to ``residuals``.
     """
     th = thresholds or DriftThresholds()
+    e = np.asarray(residuals, dtype=float)
+    n = e.size
+    judged = np.ones(n, dtype=bool) if in_sample is None else ~np.asarray(in_sample, dtype=bool)
+    e_judged = np.where(judged, e, np.nan)
     data = data_drift(reference, current_drivers, th)
-    concept = concept_drift(reference, residuals, actual, n_params, th, drivers=current_drivers)
+    concept = concept_drift(reference, e_judged, actual, n_params, th, drivers=current_drivers)
     extrapolation = _extrapolation_rows(reference, current_drivers)
-    verdict = drift_verdict(data, concept, th, extrapolation_share=extrapolation)
-    details = {k: v for k, v in verdict.items()
-               if k not in ("drift_detected", "drift_score", "severity")}
-    details["thresholds"] = th.to_dict()
-    details["rho"] = reference["residuals"]["rho"]
+    cover = coverage(reference, current_drivers, n, th)
+    cover.pop("covered")
+    # Consumption is judged on densely covered hours only: elsewhere the baseline extrapolates
+    # or has seen little, and its residuals say more about coverage than about the machine.
+    usable = judged & cover.pop("dense")
+    if judged.sum() < th.min_rows:
+        cover["level"] = "none"
+    change = consumption_change(reference, e, actual, th, seconds=seconds, drivers=current_drivers,
+                                usable=usable, days=days)
+    error = model_error(reference, e, usable, change, th)
+    decision = decide(change, cover, error)
+    scores = _cause_components(change, cover, error, th)
+    severity = decision["severity"]
+    score = max(scores.values(), default=0.0)
+    band = {"none": (0.0, 1 / 3 - 1e-9), "warning": (1 / 3, 2 / 3 - 1e-9), "critical": (2 / 3, 1.0)}[severity]
+    score = min(max(score, band[0]), band[1])
+
+    reasons: list[str] = []
+    if change.get("detected"):
+        lo, hi = change["ci_relative"]
+        reasons.append(f"consumption {change['direction']} {_pct_signed(change['shift_relative'])} against the "
+                       f"baseline (95 % interval {_pct_signed(lo)} to {_pct_signed(hi)})")
+    elif change.get("significant"):
+        reasons.append(f"small consumption change {_pct_signed(change['shift_relative'])}, below the "
+                       f"{_pct(th.min_shift)} minimum: not alerted")
+    if cover["level"] != "none":
+        reasons.append(f"{_pct(cover['uncovered_share'])} of hours have a driver outside the training range "
+                       f"({_pct(cover['outside_share'])}) or where training data is sparse "
+                       f"({_pct(cover['sparse_share'])})")
+    if error["level"] != "none":
+        reasons.append(f"model error grew: error ratio {error['error_ratio']:.2f} (p = {error['pvalue']:.2g})")
+
+    concept["drifted"] = decision["causes"]["consumption_change"] != "none" or error["level"] != "none"
+    concept["level"] = max(decision["causes"]["consumption_change"], error["level"],
+                           key=("none", "warning", "critical").index)
+    concept["hourly_change_point"] = concept.get("change_point")
+    concept["change_point"] = change["change_point"] if change.get("significant") else None
+    concept["shift_estimate"] = change.get("shift_kwh")
+    concept["shift_relative"] = change.get("shift_relative")
+    concept["direction"] = (None if not change.get("significant") else
+                            "increase" if change["direction"] == "up" else "decrease")
+    data_summary = drift_verdict(data, {}, th, extrapolation_share=extrapolation)
+    details = {
+        "reasons": reasons,
+        "cause": decision["cause"],
+        "causes": decision["causes"],
+        "data_drift_level": cover["level"],
+        "concept_drift_level": concept["level"],
+        "components": scores,
+        **{k: data_summary[k] for k in ("n_drivers", "n_drifted", "n_critical", "drift_share", "critical_share",
+                                         "extrapolation_share")},
+        "coverage": cover,
+        "consumption_change": change,
+        "model_error": error,
+        "in_sample_rows": int(n - judged.sum()),
+        "thresholds": th.to_dict(),
+        "rho": reference["residuals"]["rho"],
+    }
     return _clean({
         "data_drift": data,
         "concept_drift": concept,
-        "drift_detected": verdict["drift_detected"],
-        "drift_score": verdict["drift_score"],
-        "severity": verdict["severity"],
+        "drift_detected": severity != "none",
+        "drift_score": score,
+        "severity": severity,
+        "cause": decision["cause"],
+        "consumption_change": change,
+        "coverage": cover,
+        "model_error": error,
         "details": details,
     })

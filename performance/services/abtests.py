@@ -12,7 +12,8 @@ from baselines.models import EnergyBaseline
 from enms.errors import Conflict
 from enms.users import acting_user
 
-from ..models import ABTestStatus, ModelABTest
+from ..models import ABTestStatus, ModelABTest, RegistryEvent
+from .registry import registry_record_abtest
 
 
 def abtest_validate_pair(*, model_a: EnergyBaseline, model_b: EnergyBaseline) -> None:
@@ -40,7 +41,7 @@ def abtest_start(
     started = started_at or timezone.now()
     try:
         with transaction.atomic():
-            return ModelABTest.objects.create(
+            test = ModelABTest.objects.create(
                 name=name,
                 machine_id=model_a.machine_id,
                 model_type=model_a.model_type,
@@ -55,6 +56,8 @@ def abtest_start(
                 status=ABTestStatus.RUNNING,
                 created_by=acting_user(user),
             )
+            registry_record_abtest(test=test, event=RegistryEvent.AB_STARTED)
+            return test
     except IntegrityError as exc:
         running = ModelABTest.objects.running().filter(machine_id=model_a.machine_id).first()
         if running is not None:
@@ -147,6 +150,7 @@ def _decide(*, test: ModelABTest) -> ModelABTest:
     test.status = ABTestStatus.COMPLETED
     test.completed_at = timezone.now()
     test.save(update_fields=["results", "decision", "winner", "confidence", "status", "completed_at"])
+    registry_record_abtest(test=test, event=RegistryEvent.AB_COMPLETED)
     promoted = None
     if test.auto_promote and winner is not None:
         loser = test.model_b if winner.pk == test.model_a.pk else test.model_a
@@ -216,6 +220,7 @@ def abtest_stop(*, test: ModelABTest, user=None, reason: str = "") -> ModelABTes
         locked.winner = None
         locked.completed_at = now
         locked.save(update_fields=["results", "status", "decision", "winner", "completed_at"])
+        registry_record_abtest(test=locked, event=RegistryEvent.AB_STOPPED)
     return locked
 
 

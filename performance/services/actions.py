@@ -32,13 +32,17 @@ class AutoActions:
     suggested: list[dict[str, Any]] = field(default_factory=list)
 
 
-def alert_auto_actions(*, alert: ModelAlert, policy: dict, trigger_type: str, user=None) -> AutoActions:
+def alert_auto_actions(*, alert: ModelAlert, policy: dict, trigger_type: str, user=None,
+                       retrain: bool = True) -> AutoActions:
     """Apply the policy's auto-actions to a critical alert: trigger a retraining (once per open
     alert) and queue notifications. The actions taken are recorded on the alert.
 
     With `user` (a person, not a beat job) an action runs only when the user holds its permission
     (`AUTO_ACTION_PERMISSIONS`); otherwise it is returned as suggested and not done, so a check
     over a chosen window cannot set off what its caller may not do directly.
+
+    `retrain=False` (a drift alert whose cause is a consumption change) never retrains: a new
+    baseline would absorb the change, so a person decides (re-baseline or fix the fault).
     """
     outcome = AutoActions(recorded=alert.auto_action_taken)
     if alert.severity != Severity.CRITICAL:
@@ -51,7 +55,7 @@ def alert_auto_actions(*, alert: ModelAlert, policy: dict, trigger_type: str, us
         outcome.suggested.append({"action": action, "permission": AUTO_ACTION_PERMISSIONS[action]})
         return False
 
-    if policy.get("auto_retrain_on_critical") and alert.model_id and not any(
+    if retrain and policy.get("auto_retrain_on_critical") and alert.model_id and not any(
             a.startswith("retrain") for a in recorded) and allowed("retrain"):
         from .training import training_trigger
 

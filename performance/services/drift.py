@@ -71,32 +71,86 @@ def drift_reference_build(*, fit: FitResult, frame: pd.DataFrame) -> dict[str, A
     return reference
 
 
-def drift_evaluate(model: EnergyBaseline, frame: pd.DataFrame, reference: dict | None = None,
-                   policy: dict | None = None) -> dict[str, Any]:
-    """The drift verdict of `model` on the readings in `frame` (one machine, time-ordered)."""
-    policy = policy or policy_for(model.machine)
-    reference = reference or model.reference_stats
+def drift_impact(*, change: dict[str, Any], window_end: datetime, interval_hours: float,
+                 policy: dict) -> dict[str, Any]:
+    """What a consumption change costs: direction, percent, kWh per day, kWh since the change point
+    (the sum of actual minus predicted from it to the window end), and cost and CO2 when the policy
+    has a price per kWh and an emission factor."""
+    kwh = change.get("kwh_since_change")
+    price = policy.get("energy_price_per_kwh")
+    factor = policy.get("emission_factor_kg_per_kwh")
+    return {
+        "direction": change["direction"],
+        "percent": round(100.0 * change["shift_relative"], 2),
+        "percent_interval": [round(100.0 * v, 2) for v in change.get("ci_relative") or []],
+        "kwh_per_day": round(change["shift_kwh"] * 24.0 / interval_hours, 3),
+        "kwh_since_change": None if kwh is None else round(kwh, 3),
+        "change_point": change["change_point"].isoformat() if change.get("change_point") else None,
+        "window_end": window_end.isoformat(),
+        "cost": None if price is None or kwh is None else round(kwh * float(price), 2),
+        "co2_kg": None if factor is None or kwh is None else round(kwh * float(factor), 3),
+    }
+
+
+def drift_judge(*, pipeline, reference: dict[str, Any], frame: pd.DataFrame, thresholds: DriftThresholds,
+                training_window: tuple | None = None, policy: dict | None = None,
+                time_zone: str | None = None) -> dict[str, Any]:
+    """The numeric drift verdict of a fitted pipeline on the readings in `frame` (one machine,
+    time-ordered), with change points as times and the impact of a consumption change.
+
+    The one entry point of every drift verdict: the service's checks and the detection bench
+    call it alike. `training_window` (start, end) marks the rows seen in training (counted as
+    `in_sample_hours`, never judged).
+    """
     if "is_anomaly" in frame and frame["is_anomaly"].any():
         # Labelled anomalies are judged by the anomaly detector; here they would pass for drift.
         frame = frame[~frame["is_anomaly"].to_numpy(dtype=bool)].reset_index(drop=True)
-    thresholds = DriftThresholds.from_dict(policy.get("drift") or {})
-    predicted = predict(pipeline_for(model), frame)
+    predicted = predict(pipeline, frame)
     actual = frame["energy_kwh"].to_numpy(dtype=float)
     residuals = actual - predicted
-    drivers = {d: frame[d].to_numpy(dtype=float) for d in model.driver_ranges if d in frame}
+    drivers = {d: frame[d].to_numpy(dtype=float) for d in reference["drivers"] if d in frame}
+    seconds = frame["timestamp"].dt.tz_convert(None).to_numpy(dtype="datetime64[s]").astype(np.int64).astype(float)
+    in_sample = np.zeros(len(frame), dtype=bool)
+    if training_window is not None and training_window[0] is not None and training_window[1] is not None:
+        ts = frame["timestamp"]
+        in_sample = ((ts >= pd.Timestamp(training_window[0])) & (ts <= pd.Timestamp(training_window[1]))).to_numpy()
+    local = frame["timestamp"].dt.tz_convert(time_zone or "UTC").dt.tz_localize(None)
+    days = (local.to_numpy(dtype="datetime64[D]").astype(np.int64))
     # No parameter is fitted on the current window, so its NMBE and CV(RMSE) lose no degrees of freedom.
-    result = check_drift(reference, drivers, residuals, actual, 0, thresholds)
+    result = check_drift(reference, drivers, residuals, actual, 0, thresholds, seconds=seconds, in_sample=in_sample,
+                         days=days)
     concept = result["concept_drift"]
-    index = concept.get("change_point")
-    concept["change_point_index"] = index
-    concept["change_point"] = (
-        frame["timestamp"].iloc[int(index)].to_pydatetime() if index is not None and 0 <= index < len(frame) else None
-    )
+    interval_h = float(reference["residuals"].get("interval_seconds") or 3600.0) / 3600.0
+    result["in_sample_hours"] = float(in_sample.sum() * interval_h)
+
+    def at(index):
+        return frame["timestamp"].iloc[int(index)].to_pydatetime() if index is not None and 0 <= index < len(frame) \
+            else None
+
+    for key in ("change_point", "hourly_change_point"):
+        concept[f"{key}_index"] = concept.get(key)
+        concept[key] = at(concept.get(key))
+    change = result["consumption_change"]
+    change["change_point_index"] = change.get("change_point")
+    change["change_point"] = at(change.get("change_point"))
+    result["impact"] = drift_impact(change=change, window_end=frame["timestamp"].iloc[-1].to_pydatetime(),
+                                    interval_hours=interval_h, policy=policy or {}) \
+        if change.get("detected") else None
     ok = np.isfinite(predicted)
     result["metrics"] = regression_metrics(actual[ok], predicted[ok], 0) if ok.sum() >= 2 else {}
     result["window"] = (frame["timestamp"].iloc[0].to_pydatetime(), frame["timestamp"].iloc[-1].to_pydatetime())
     result["sample_count"] = int(len(frame))
     return result
+
+
+def drift_evaluate(model: EnergyBaseline, frame: pd.DataFrame, reference: dict | None = None,
+                   policy: dict | None = None) -> dict[str, Any]:
+    """The drift verdict of `model` on the readings in `frame` (one machine, time-ordered)."""
+    policy = policy or policy_for(model.machine)
+    return drift_judge(pipeline=pipeline_for(model), reference=reference or model.reference_stats, frame=frame,
+                       thresholds=DriftThresholds.from_dict(policy.get("drift") or {}),
+                       training_window=(model.training_start, model.training_end), policy=policy,
+                       time_zone=getattr(model.machine, "time_zone", None))
 
 
 def drift_check(
@@ -139,17 +193,47 @@ def drift_check(
                        evaluated_at=evaluated_at, user=user)
 
 
+def _iso(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _reasons(result: dict[str, Any]) -> list[str]:
+    """The verdict's reasons, the consumption change dated."""
+    reasons = list(result["details"].get("reasons", []))
+    change = result["consumption_change"]
+    if change.get("significant") and change.get("change_point") and reasons:
+        when = f" since {change['change_point']:%Y-%m-%d %H:%M} UTC"
+        reasons = [r.replace(" against the baseline", f" against the baseline{when}", 1)
+                   if r.startswith("consumption ") else r for r in reasons]
+    return reasons
+
+
 def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, auto_actions: bool,
                 evaluated_at: datetime | None = None, user=None) -> dict:
-    """Store one drift verdict as a metrics row and raise the alert it calls for."""
+    """Store one drift verdict as a metrics row and raise the alert it calls for.
+
+    Auto-actions follow the cause: a `consumption_change` is alerted (and notified per policy)
+    but never retrains or re-baselines by itself, since a new baseline would absorb the change;
+    `coverage` and `model_error` may retrain per policy, on the latest readings (which cover the
+    new driver range).
+    """
     concept = result["concept_drift"]
     severity = result["severity"]
     metrics = result["metrics"]
+    cause = result["cause"]
+    reasons = _reasons(result)
+    change = {**result["consumption_change"], "change_point": _iso(result["consumption_change"]["change_point"])}
     details = {
         "data_drift": result["data_drift"],
-        "concept_drift": {**concept, "change_point": concept["change_point"].isoformat()
-                          if concept["change_point"] else None},
+        "concept_drift": {**concept, "change_point": _iso(concept["change_point"]),
+                          "hourly_change_point": _iso(concept.get("hourly_change_point"))},
         **result["details"],
+        "reasons": reasons,
+        "consumption_change": change,
+        "cause": cause,
+        "impact": result["impact"],
+        "in_sample_hours": result["in_sample_hours"],
+        "actions": [],
     }
     with transaction.atomic():
         row = metric_build(
@@ -182,10 +266,18 @@ def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, 
             if auto_actions:
                 from .actions import alert_auto_actions
 
-                outcome = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift", user=user)
+                outcome = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift", user=user,
+                                             retrain=cause in ("coverage", "model_error"))
                 actions, suggested = outcome.actions, outcome.suggested
         else:
             alert_note_clean(model=model, alert_type=AlertType.DRIFT, metric=row, policy=policy)
+        if actions:
+            details["actions"] = actions
+            row.drift_details = details
+            row.save(update_fields=["drift_details"])
+            if alert is not None:
+                alert.details = {**(alert.details or {}), "actions": actions}
+                type(alert).objects.filter(pk=alert.pk).update(details=alert.details)
     data = {
         name: {k: v.get(k) for k in ("psi", "ks_statistic", "ks_pvalue", "wasserstein", "out_of_range_share",
                                      "drifted", "level")}
@@ -196,9 +288,15 @@ def drift_store(*, model: EnergyBaseline, result: dict[str, Any], policy: dict, 
         "drift_detected": result["drift_detected"],
         "drift_score": result["drift_score"],
         "severity": severity,
+        "cause": cause,
+        "impact": result["impact"],
+        "in_sample_hours": result["in_sample_hours"],
+        "reasons": reasons,
         "data_drift": data,
         "concept_drift": {k: concept.get(k) for k in ("nmbe", "cv_rmse", "error_ratio", "change_point", "drifted",
                                                         "level", "mean_shift_z")},
+        "coverage": {k: result["coverage"].get(k) for k in ("uncovered_share", "outside_share", "sparse_share",
+                                                              "level")},
         "alert_id": alert.pk if alert is not None else None,
         "actions": actions,
         "suggested_actions": suggested,

@@ -41,7 +41,8 @@ def test_evaluation_cycle_matches_numpy_and_flags_degradation(step_machine, stab
     result = evaluation_cycle(now=now, auto_actions=False)
     assert result == {"models": 2, "stored": 2, "alerts": 1}
     row = ModelPerformanceMetric.objects.get(model=stale, source="evaluation")
-    frame = readings_frame(machine_ids=[step_machine.pk], start=stale.training_end, end=now)
+    # Training hours are never judged: the evaluation starts after the last one.
+    frame = readings_frame(machine_ids=[step_machine.pk], start=stale.training_end + timedelta(seconds=1), end=now)
     y = frame["energy_kwh"].to_numpy()
     pred = predict(pipeline_for(stale), frame)
     assert row.sample_count == len(y)

@@ -83,8 +83,13 @@ def redis_start(url: str) -> None:
     wait_for(lambda: redis_alive(url), 15, message="Redis to start")
 
 
-def queue_length(url: str, queue: str = "celery") -> int:
-    return int(redis_client(url).llen(queue))
+QUEUES = ("celery", "training", "cycles", "notifications")
+
+
+def queue_length(url: str, queue: str | None = None) -> int:
+    """Messages waiting in `queue`, or in all of the project's queues."""
+    client = redis_client(url)
+    return sum(int(client.llen(q)) for q in ([queue] if queue else QUEUES))
 
 
 # --- Celery workers --------------------------------------------------------------------------------
@@ -92,8 +97,11 @@ def queue_length(url: str, queue: str = "celery") -> int:
 class Worker:
     """One `celery -A enms worker` in its own process group, logging to a file."""
 
-    def __init__(self, *, name: str, log_dir: Path, env: dict[str, str], pool: str = "prefork"):
+    def __init__(self, *, name: str, log_dir: Path, env: dict[str, str], pool: str = "prefork",
+                 queues: str = ",".join(QUEUES), concurrency: int = 1):
         self.name = name
+        self.queues = queues
+        self.concurrency = concurrency
         self.log_path = log_dir / f"{name}.log"
         self.env = env
         self.pool = pool
@@ -102,9 +110,9 @@ class Worker:
 
     def start(self, ready_timeout: float = 30) -> Worker:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        cmd = [str(CELERY), "-A", "enms", "worker", "--loglevel=INFO", "--concurrency=1", f"--pool={self.pool}",
-               "-Q", "celery", "-n", f"{self.name}@%h", "--without-gossip", "--without-mingle",
-               "--without-heartbeat"]
+        cmd = [str(CELERY), "-A", "enms", "worker", "--loglevel=INFO", f"--concurrency={self.concurrency}",
+               f"--pool={self.pool}", "-Q", self.queues, "-n", f"{self.name}@%h", "--without-gossip",
+               "--without-mingle", "--without-heartbeat"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         wait_for(self._ready, ready_timeout, interval=0.1, message=f"worker {self.name} to be ready\n{self.tail()}")

@@ -105,7 +105,9 @@ def test_check_drift_output_is_plain_json():
     d, actual, predicted = monitor_stream(machine, rng, WEEK, start_hour=0)
     d["outdoor_temp_c"][:5] = np.nan
     result = run_check(machine, d, actual, predicted, 0, WEEK)
-    assert set(result) == {"data_drift", "concept_drift", "drift_detected", "drift_score", "severity", "details"}
+    assert set(result) == {"data_drift", "concept_drift", "drift_detected", "drift_score", "severity", "details",
+                           "cause", "consumption_change", "coverage", "model_error"}
+    assert result["cause"] in ("none", "coverage", "consumption_change", "model_error")
     assert set(result["data_drift"]) == set(DRIVERS)
     for v in result["data_drift"].values():
         assert {"psi", "ks_statistic", "ks_pvalue", "wasserstein", "out_of_range_share", "drifted",

@@ -14,6 +14,13 @@ DESCRIPTIONS = {
     "Training sweep: publish lost jobs, reap dead workers": "Re-publishes training jobs the broker lost and "
     "requeues or fails jobs whose worker stopped sending heartbeats.",
     "Notification sweep": "Sends alert notifications (e-mail, webhook) that could not be sent when raised.",
+    "Readings partitions ahead and retention (daily)": "PostgreSQL: creates the readings' monthly partitions "
+    "ahead, moves stray rows out of the default partition, and rolls up then drops (or detaches) months past "
+    "the retention setting.",
+    "Forecast degradation of active models (daily)": "Forecasts every active energy baseline over the policy "
+    "horizon from driver forecasts (or the same days of earlier years) and warns when a breach is expected.",
+    "Model registry sweep: send pending changes and new evaluations to MLflow": "Sends pending registry changes "
+    "(versions, aliases) and new evaluations to MLflow; does nothing without MLFLOW_TRACKING_URI.",
 }
 
 
@@ -25,7 +32,7 @@ def describe(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("performance", "0005_alert_evidence_and_new_choices"),
+        ("performance", "0009_model_registry"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

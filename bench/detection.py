@@ -1,0 +1,262 @@
+"""Detection bench on the product path: false alarms, detection, delay, localisation and kWh.
+
+    python bench/detection.py [--runs 40] [--processes all] [--workers 2] [--json out.json]
+
+Every run simulates one hourly machine (a heating load in outdoor temperature, a production
+load on a weekday day-shift profile, a base load) for 75 training days and 45 monitoring days,
+with one of the residual processes below, and then runs exactly what the product runs:
+
+* the default fit (``baselines.engine.fit.fit_baseline``, the engine's defaults),
+* the stored drift reference from the training hook (``settings.ENMS_TRAINING_REFERENCE_HOOK``),
+* the verdict of ``performance.services.drift.drift_judge``, the entry point of every drift check
+  of the service (the same thresholds, the same stored reference, windows of the latest 7 days).
+
+Residual processes (marginal sd 8 % of the mean load): ``ar1_0.5``/``ar1_0.7``/``ar1_0.9``;
+``day_bias`` (AR(1) 0.7 hourly plus a day-level bias carrying 30 % of the variance, day to day
+AR 0.8); ``amplitude`` (the occupied-hours profile's amplitude varies day to day, 30 % of the
+variance); ``daytime_x2`` (AR(1) 0.7 with errors twice as large in occupied hours); ``arma21``
+(AR roots 0.92 and 0.38, MA 0.4).
+
+Scenarios per run, each on the same fit: one stable weekly check; 30 daily checks of a stable
+machine; a +6 K warm spell over the checked week (no change in the machine); a +10 % step
+(daily checks for 7 days after it), with and without a warm spell over the same days; a +7.5 %
+step (1.5 x the policy minimum; daily checks for 14 days).  Rates come with a 95 % Wilson upper
+bound or error bar; ``--runs`` sets the runs per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, machine_info, print_table, write_json  # noqa: E402
+
+TRAIN_DAYS = 75
+MONITOR_DAYS = 45
+START = pd.Timestamp("2025-01-06", tz="UTC")
+PROCESSES = ("ar1_0.5", "ar1_0.7", "ar1_0.9", "day_bias", "amplitude", "daytime_x2", "arma21")
+NOISE_SHARE = 0.08
+SEED = 20251202
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enms.settings.test")
+    os.environ.pop("REDIS_URL", None)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _ar(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    from scipy.signal import lfilter
+
+    u = rng.standard_normal(n + 500)
+    return lfilter([1.0], [1.0, -phi], u)[500:] * math.sqrt(1 - phi * phi)
+
+
+def noise(process: str, rng: np.random.Generator, n: int, occupied: np.ndarray) -> np.ndarray:
+    """Residual process with unit marginal variance (before scaling)."""
+    from scipy.signal import lfilter
+
+    days = n // 24
+    if process.startswith("ar1_"):
+        return _ar(rng, n, float(process.split("_")[1]))
+    if process == "day_bias":
+        day = np.repeat(_ar(rng, days, 0.8), 24)[:n]
+        return math.sqrt(0.7) * _ar(rng, n, 0.7) + math.sqrt(0.3) * day
+    if process == "amplitude":
+        amp = np.repeat(rng.standard_normal(days), 24)[:n]
+        share = max(float(occupied.mean()), 1e-3)
+        return math.sqrt(0.7) * _ar(rng, n, 0.7) + math.sqrt(0.3 / share) * amp * occupied
+    if process == "daytime_x2":
+        u = rng.standard_normal(n) * np.where(occupied, 2.0, 1.0)
+        e = lfilter([1.0], [1.0, -0.7], u)
+        return e / e.std()
+    if process == "arma21":
+        u = rng.standard_normal(n + 500)
+        e = lfilter([1.0, 0.4], np.poly([0.92, 0.38]), u)[500:]
+        return e / e.std()
+    raise ValueError(process)
+
+
+def machine(process: str, seed: int) -> dict:
+    """One simulated machine: drivers, the load without noise, and the noise."""
+    rng = np.random.default_rng(seed)
+    n = (TRAIN_DAYS + MONITOR_DAYS) * 24
+    ts = START + pd.to_timedelta(np.arange(n), unit="h")
+    hour = ts.hour.to_numpy()
+    weekday = ts.day_of_week.to_numpy() < 5
+    occupied = weekday & (hour >= 6) & (hour < 18)
+    day = np.arange(n) / 24.0
+    weather = np.repeat(_ar(rng, n // 24, 0.7), 24)[:n] * 3.0 + _ar(rng, n, 0.95) * 1.0
+    temp = 6.0 + 0.0 * day + 4.0 * np.sin(2 * np.pi * (hour - 9) / 24) + weather
+    production = np.where(occupied, 50.0 + 10.0 * rng.standard_normal(n), 0.0).clip(0)
+    load = 40.0 + 1.2 * production + 3.0 * np.maximum(16.0 - temp, 0.0)
+    e = noise(process, rng, n, occupied) * NOISE_SHARE * load.mean()
+    return {"ts": ts, "temp": temp, "production": production, "operating_hours": occupied.astype(float),
+            "load": load, "noise": e, "occupied": occupied, "rng": rng}
+
+
+def _frame(m: dict, lo: int, hi: int, *, step: float = 0.0, step_at: int | None = None,
+           warm: tuple[int, int] | None = None) -> pd.DataFrame:
+    temp = m["temp"][lo:hi].copy()
+    idx = np.arange(lo, hi)
+    if warm is not None:
+        temp = temp + 6.0 * ((idx >= warm[0]) & (idx < warm[1]))
+    load = 40.0 + 1.2 * m["production"][lo:hi] + 3.0 * np.maximum(16.0 - temp, 0.0)
+    energy = load + m["noise"][lo:hi]
+    if step_at is not None:
+        energy = energy + step * load * (idx >= step_at)
+    return pd.DataFrame({"timestamp": m["ts"][lo:hi], "energy_kwh": energy, "outdoor_temp_c": temp,
+                         "production_units": m["production"][lo:hi], "operating_hours": m["operating_hours"][lo:hi]})
+
+
+def run(process: str, seed: int) -> dict:
+    """Every scenario of one run; returns plain figures."""
+    _setup()
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from baselines.engine.fit import fit_baseline
+    from enms.policy import policy_for
+    from performance.drift.thresholds import DriftThresholds
+    from performance.services.drift import drift_judge
+
+    m = machine(process, seed)
+    train_end = TRAIN_DAYS * 24
+    train = _frame(m, 0, train_end)
+    fit = fit_baseline(train)
+    reference = import_string(settings.ENMS_TRAINING_REFERENCE_HOOK)(fit=fit, frame=train)
+    policy = policy_for(None)
+    th = DriftThresholds.from_dict(policy.get("drift") or {})
+    window = (fit.training_start, fit.training_end)
+
+    def check(end: int, **kw) -> dict:
+        frame = _frame(m, end - 168, end, **kw)
+        v = drift_judge(pipeline=fit.pipeline, reference=reference, frame=frame, thresholds=th,
+                        training_window=window, policy=policy)
+        cp = v["consumption_change"]["change_point"]
+        return {"severity": v["severity"], "cause": v["cause"],
+                "change_point": None if cp is None else pd.Timestamp(cp),
+                "kwh_since_change": (v["impact"] or {}).get("kwh_since_change"),
+                "direction": (v["impact"] or {}).get("direction")}
+
+    out: dict = {"process": process, "seed": seed}
+    first = train_end + 7 * 24
+    weekly = check(first)
+    out["weekly_alarm"] = weekly["severity"] != "none"
+    out["weekly_critical"] = weekly["severity"] == "critical"
+    daily = [check(first + 24 * k) for k in range(30)]
+    out["daily_any"] = any(d["severity"] != "none" for d in daily)
+    out["daily_causes"] = sorted({f"{d['cause']}:{d['severity']}" for d in daily if d["severity"] != "none"})
+    out["daily_critical"] = any(d["severity"] == "critical" for d in daily)
+    warm = check(first, warm=(train_end, first))
+    out["warm_false_change"] = warm["cause"] == "consumption_change"
+    out["warm_any"] = warm["severity"] != "none"
+    out["warm_cause"] = warm["cause"]
+
+    def step_case(size: float, days: int, with_warm: bool) -> dict:
+        rng = np.random.default_rng(seed + 7)
+        at = train_end + 24 * 3 + int(rng.integers(0, 24))
+        warm_span = (at - 24, at + 24 * days) if with_warm else None
+        for k in range(1, days + 1):
+            # Daily checks of the latest 7 days; the first ones still hold training hours, which
+            # are counted and never judged.
+            lo_end = train_end + 24 * 3 + 24 * k
+            r = check(lo_end, step=size, step_at=at, warm=warm_span)
+            if r["cause"] == "consumption_change" and r["direction"] == "up":
+                truth_idx = np.arange(at, lo_end)
+                truth = float((size * (40.0 + 1.2 * m["production"][truth_idx]
+                                       + 3.0 * np.maximum(16.0 - (m["temp"][truth_idx] + (6.0 if with_warm else 0.0)),
+                                                          0.0))).sum())
+                cp_err = (r["change_point"] - m["ts"][at]).total_seconds() / 3600.0
+                kwh = r["kwh_since_change"]
+                return {"found": True, "delay_h": (lo_end - at), "cp_err_h": cp_err,
+                        "kwh_err": None if kwh is None else kwh / truth - 1.0}
+        return {"found": False}
+
+    out["step10"] = step_case(0.10, 7, False)
+    out["step10_warm"] = step_case(0.10, 7, True)
+    out["step75"] = step_case(0.075, 14, False)
+    return out
+
+
+def _wilson_upper(k: int, n: int) -> float:
+    if n == 0:
+        return float("nan")
+    z = 1.96
+    p = k / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre + half) / (1 + z * z / n)
+
+
+def _rate(values: list[bool]) -> str:
+    k, n = sum(values), len(values)
+    return f"{100 * k / n:.1f} % (≤{100 * _wilson_upper(k, n):.0f})" if n else "—"
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    rows = []
+    for process in PROCESSES:
+        rs = [r for r in results if r["process"] == process]
+        if not rs:
+            continue
+        s10 = [r["step10"] for r in rs]
+        s10w = [r["step10_warm"] for r in rs]
+        found10 = [s for s in s10 if s["found"]]
+        found10w = [s for s in s10w if s["found"]]
+        kwh = [s["kwh_err"] for s in found10 + found10w if s.get("kwh_err") is not None]
+        rows.append({
+            "process": process,
+            "runs": len(rs),
+            "weekly alarm": _rate([r["weekly_alarm"] for r in rs]),
+            "critical": sum(r["weekly_critical"] or r["daily_critical"] for r in rs),
+            "≥1 alarm / 30 d": _rate([r["daily_any"] for r in rs]),
+            "warm: false change": _rate([r["warm_false_change"] for r in rs]),
+            "warm: any": _rate([r["warm_any"] for r in rs]),
+            "10 % ≤7 d": f"{100 * len(found10) / len(rs):.0f} %",
+            "median delay h": f"{statistics.median([s['delay_h'] for s in found10]):.0f}" if found10 else "—",
+            "cp ±24 h": f"{100 * np.mean([abs(s['cp_err_h']) <= 24 for s in found10]):.0f} %" if found10 else "—",
+            "10 %+warm ≤7 d": f"{100 * len(found10w) / len(rs):.0f} %",
+            "cp ±24 h (warm)": f"{100 * np.mean([abs(s['cp_err_h']) <= 24 for s in found10w]):.0f} %"
+            if found10w else "—",
+            "7.5 % ≤14 d": f"{100 * np.mean([r['step75']['found'] for r in rs]):.0f} %",
+            "kWh ±15 %": f"{100 * np.mean([abs(k) <= 0.15 for k in kwh]):.0f} %" if kwh else "—",
+        })
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=40, help="runs per process (the issue's figures: 300)")
+    parser.add_argument("--processes", default="all", help="comma-separated subset of " + ", ".join(PROCESSES))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    processes = PROCESSES if args.processes == "all" else tuple(args.processes.split(","))
+    jobs = [(p, SEED + 1000 * i + r) for i, p in enumerate(processes) for r in range(args.runs)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        results = list(pool.map(run, *zip(*jobs, strict=True), chunksize=1))
+    rows = summarise(results)
+    columns = list(rows[0])
+    print_table(f"Drift detection on the product path ({args.runs} runs per process, "
+                f"{time.perf_counter() - started:.0f} s)", rows, columns)
+    write_json(args.json, {"runs": args.runs, "rows": rows, "results": results, "machine": machine_info()})
+
+
+if __name__ == "__main__":
+    main()

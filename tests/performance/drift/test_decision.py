@@ -1,0 +1,113 @@
+"""Causes: the consumption-change test, coverage, model error and the decision between them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from performance.drift.data import _effective_size
+from performance.drift.decision import consumption_change, coverage, decide
+from performance.drift.reference import reference_statistics
+from performance.drift.thresholds import DriftThresholds
+from performance.drift.verdict import check_drift
+
+HOUR = 3600.0
+
+
+def _ar1(rng, n, rho, sd):
+    e = np.zeros(n)
+    e[0] = rng.standard_normal() * sd
+    u = rng.standard_normal(n) * sd * math.sqrt(1 - rho * rho)
+    for t in range(1, n):
+        e[t] = rho * e[t - 1] + u[t]
+    return e
+
+
+@pytest.fixture(scope="module")
+def reference():
+    rng = np.random.default_rng(7)
+    n = 60 * 24
+    seconds = np.arange(n) * HOUR
+    temp = 8 + 4 * np.sin(2 * np.pi * np.arange(n) / 24) + rng.normal(0, 2, n)
+    e = _ar1(rng, n, 0.7, 8.0)
+    return reference_statistics({"outdoor_temp_c": temp}, e, holdout_rmse=8.0,
+                                timestamps=seconds.astype("datetime64[s]"), out_of_sample=True, n_simulations=500)
+
+
+def _week(seed, step=0.0, at=80, temp_shift=0.0):
+    rng = np.random.default_rng(seed)
+    n = 168
+    predicted = np.full(n, 100.0)
+    e = _ar1(rng, n, 0.7, 8.0) + step * 100.0 * (np.arange(n) >= at)
+    temp = 8 + 4 * np.sin(2 * np.pi * np.arange(n) / 24) + rng.normal(0, 2, n) + temp_shift
+    return e, predicted + e, {"outdoor_temp_c": temp}, (1_000 * 86400 + np.arange(n) * HOUR)
+
+
+def test_a_fifteen_percent_step_is_a_located_consumption_change(reference):
+    e, actual, drivers, seconds = _week(1, step=0.15, at=80)
+    change = consumption_change(reference, e, actual, seconds=seconds, drivers=drivers)
+    assert change["detected"] and change["direction"] == "up"
+    assert abs(change["change_point"] - 80) <= 24
+    assert 0.08 <= change["shift_relative"] <= 0.22
+    lo, hi = change["ci_relative"]
+    assert lo > 0 and lo < change["shift_relative"] < hi
+    assert change["kwh_since_change"] == pytest.approx(float(e[change["change_point"]:].sum()))
+
+
+def test_a_small_significant_shift_is_reported_not_alerted(reference):
+    e, actual, drivers, seconds = _week(2, step=0.15, at=0)
+    th = DriftThresholds(min_shift=0.5)
+    change = consumption_change(reference, e, actual, th, seconds=seconds, drivers=drivers)
+    assert change["significant"] and not change["detected"] and change["level"] == "none"
+
+
+def test_stable_weeks_are_quiet(reference):
+    verdicts = [check_drift(reference, d, e, y, 0, seconds=s) for e, y, d, s in (_week(seed) for seed in range(20))]
+    assert sum(v["severity"] != "none" for v in verdicts) <= 1
+    assert all(v["severity"] != "critical" for v in verdicts)
+
+
+def test_in_range_weather_is_not_coverage_but_out_of_range_is(reference):
+    e, actual, drivers, seconds = _week(3)
+    assert coverage(reference, drivers, 168)["level"] == "none"
+    hot = {"outdoor_temp_c": drivers["outdoor_temp_c"] + 30}
+    cover = coverage(reference, hot, 168)
+    assert cover["level"] == "critical" and cover["outside_share"] > 0.9
+    v = check_drift(reference, hot, e, actual, 0, seconds=seconds)
+    assert v["cause"] == "coverage"
+
+
+def test_in_sample_rows_are_counted_and_never_judged(reference):
+    e, actual, drivers, seconds = _week(4, step=0.3, at=0)
+    v = check_drift(reference, drivers, e, actual, 0, seconds=seconds, in_sample=np.ones(168, dtype=bool))
+    assert v["severity"] == "none" and v["details"]["in_sample_rows"] == 168
+
+
+def test_decide_prefers_consumption_change_and_keeps_the_others():
+    d = decide({"detected": True, "level": "warning"}, {"level": "critical"}, {"level": "warning"})
+    assert d["cause"] == "consumption_change" and d["severity"] == "critical"
+    assert d["causes"] == {"consumption_change": "warning", "coverage": "critical", "model_error": "warning"}
+    assert decide({"detected": False, "level": "none"}, {"level": "none"}, {"level": "none"})["cause"] == "none"
+
+
+def test_effective_size_of_hourly_temperature_counts_days_not_one_value():
+    rng = np.random.default_rng(5)
+    t = np.arange(168)
+    temp = 10 + 5 * np.sin(2 * np.pi * t / 24) + np.repeat(np.cumsum(rng.normal(0, 1.0, 7)), 24)
+    assert _effective_size(temp) >= 7
+
+
+@pytest.mark.django_db
+def test_a_consumption_change_alert_never_retrains():
+    from performance.services.actions import alert_auto_actions
+    from performance.services.alerts import alert_raise
+    from tests.factories import EnergyBaselineFactory
+
+    model = EnergyBaselineFactory(status="active")
+    alert, _ = alert_raise(machine=model.machine, model=model, model_type=model.model_type, alert_type="drift",
+                           severity="critical", message="consumption change")
+    policy = {"auto_retrain_on_critical": True, "notify_critical": False}
+    outcome = alert_auto_actions(alert=alert, policy=policy, trigger_type="drift", retrain=False)
+    assert outcome.actions == [] and outcome.recorded == ""
