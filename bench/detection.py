@@ -50,6 +50,11 @@ SEED = 20251202
 
 
 def _setup() -> None:
+    if "django.apps" in sys.modules:
+        from django.apps import apps
+
+        if apps.ready:  # called from the test suite: its settings (and environment) stay as they are
+            return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enms.settings.test")
     os.environ.pop("REDIS_URL", None)
     if str(ROOT) not in sys.path:

@@ -872,6 +872,9 @@ SEMANTIC_400 = (
     "POST /api/v1/model-performance/drift/check",
     "POST /api/v1/model-performance/retrain/trigger",
     "POST /api/v1/model-performance/ab-test/start",
+    "POST /api/v1/machines/{id}/driver-forecasts/",
+    "GET /api/v1/model-performance/forecast",
+    "POST /api/v1/model-performance/alerts/{id}/rebaseline",
 )
 SCHEMATHESIS_TIMEOUT_S = 180
 # Without a broker a retrain runs inside the request (Celery eager): a `gbr` fit took 20 s on a
@@ -1003,6 +1006,7 @@ def _schemathesis_config(path: Path, *, active: list[str], candidate: str, abtes
         "POST /api/v1/model-performance/ab-test/start": {"body.model_a_id": active[0], "body.model_b_id": candidate},
         "GET /api/v1/model-performance/ab-test/{id}/results": {"path.id": abtest},
         "GET /api/v1/model-performance/ab-tests/{id}/": {"path.id": abtest},
+        "GET /api/v1/model-performance/forecast": {"query.model_id": active[0]},
     }
     lines = []
     for name in dict.fromkeys([*SEMANTIC_400, *pinned]):
