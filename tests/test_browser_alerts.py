@@ -51,10 +51,11 @@ def press(transactional_db):
     return {"machine": machine, "v1": EnergyBaseline.objects.get(pk=v1.pk)}
 
 
-def drift_evidence(model, severity="critical"):
+def drift_evidence(model, severity="critical", hour=0):
     check = ModelPerformanceMetricFactory(
         model=model, source="drift_check", drift_detected=True, drift_score=0.9, nmbe=0.12, cv_rmse=0.21,
-        evaluated_at=DEMO_START.to_pydatetime() + timedelta(days=DAYS), evaluation_start=CHANGE - timedelta(days=3),
+        evaluated_at=DEMO_START.to_pydatetime() + timedelta(days=DAYS, hours=hour),
+        evaluation_start=CHANGE - timedelta(days=3),
         evaluation_end=CHANGE + timedelta(days=4),
         drift_details={"cause": "consumption_change",
                        "impact": {"direction": "up", "percent": 12.0, "kwh_per_day": 84.0, "kwh_since_change": 400.0,
@@ -141,6 +142,8 @@ def test_fleet_to_alert_to_evidence_to_actions(contexts, live_server, press, adm
     card.locator(".form-result.ok").wait_for(timeout=120_000)  # the job trains eagerly in the request
     job = ModelTrainingHistory.objects.get(trigger_type="manual")
     assert job.model_id == v1.pk
+    # The panels the retraining touched refresh first (under load this lands after the typing).
+    page.wait_for_load_state("networkidle")
 
     card.locator("input[name=resolution_notes]").fill("Second shift added on line 2")
     card.locator("button.alert-rebaseline").click()
@@ -166,7 +169,7 @@ def test_recovered_and_superseded_alerts_leave_the_banner(contexts, live_server,
                           ".then((r) => [r.data.resolution, r.data.resolution_notes])", str(alert.pk))
     assert shown[0] == "recovered" and "3 consecutive clean checks" in shown[1]
 
-    second, _ = drift_evidence(v1)
+    second, _ = drift_evidence(v1, hour=1)
     page.reload()
     page.locator(f'.alert-card[data-alert-id="{second.pk}"]').wait_for()
     v2 = _version(v1.machine, 28)
