@@ -172,7 +172,9 @@ class MetricTrendView(GenericAPIView):
             get_object_or_404(Machine, pk=q["machine_id"])
         trend = metrics_trend(model=model, machine_id=q.get("machine_id"), model_type=q.get("model_type"),
                               metric=q["metric"], bucket=q["bucket"], start=q.get("start"), end=q.get("end"))
-        return Response(TrendSerializer(trend).data)
+        # The selector's answer is plain values already (aware datetimes, floats, ints): the JSON
+        # renderer writes them as TrendSerializer documents them, without a serializer per point.
+        return Response(trend)
 
 
 class DriftCheckView(GenericAPIView):

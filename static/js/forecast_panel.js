@@ -82,7 +82,14 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var ready = window.Chart ? Promise.resolve() : new Promise(function (resolve) { window.addEventListener("load", resolve); });
-    ready.then(load);
+    // The trend charts go first (the forecast is computed on the server and would slow their
+    // requests); without them on the page, or if they take long, the forecast loads anyway.
+    var trends = new Promise(function (resolve) {
+      if (window.enmsTrendsDrawn) { resolve(); return; }
+      document.addEventListener("enms:trends-drawn", resolve, { once: true });
+      setTimeout(resolve, 8000);
+    });
+    Promise.all([ready, trends]).then(load);
     document.getElementById("forecast-horizon").addEventListener("change", load);
     document.getElementById("forecast-form").addEventListener("submit", function (e) { e.preventDefault(); load(); });
   });

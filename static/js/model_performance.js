@@ -1045,6 +1045,9 @@
     // their requests do not compete with the charts' larger ones.
     var trends = hasModel ? Promise.all(Object.keys(METRICS).map(loadTrend)) : Promise.resolve();
     trends.then(function () {
+      // The forecast panel (its own script) waits for this too.
+      window.enmsTrendsDrawn = true;
+      document.dispatchEvent(new Event("enms:trends-drawn"));
       if (hasModel) {
         loadLatest();
         setupActualVsPredicted();
