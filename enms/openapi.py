@@ -49,6 +49,7 @@ SUMMARIES = {
     ("get", _P + "metrics/{id}/"): "Read a metrics row",
     ("post", _P + "metrics/record"): "Record evaluations",
     ("get", _P + "metrics/trend"): "Trend of a metric per hour, day or week",
+    ("get", _P + "metrics/trends"): "Trends of several metrics in one answer",
     ("post", _P + "drift/check"): "Check a version for drift now",
     ("post", _P + "retrain/trigger"): "Queue a (re)training job",
     ("get", _P + "training-history/"): "List training jobs",

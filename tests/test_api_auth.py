@@ -52,6 +52,8 @@ ENDPOINTS = [
     ("metric retrieve", "GET", "{perf}metrics/{metric}/", None, "performance.view_modelperformancemetric", 200),
     ("metrics trend", "GET", "{perf}metrics/trend?model_id={model}", None, "performance.view_modelperformancemetric",
      200),
+    ("metrics trends", "GET", "{perf}metrics/trends?model_id={model}&metrics=rmse,nmbe", None,
+     "performance.view_modelperformancemetric", 200),
     ("drift check", "POST", "{perf}drift/check", {"model_id": "{model}"}, "performance.add_modelperformancemetric",
      200),
     ("retrain trigger", "POST", "{perf}retrain/trigger", {"model_id": "{model}"},

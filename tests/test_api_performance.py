@@ -302,6 +302,72 @@ def test_trend_unknown_model_or_machine_is_404(admin_api):
     assert admin_api.get(f"{PERF}metrics/trend", {"machine_id": MISSING}).status_code == 404
 
 
+# --- metrics/trends ---------------------------------------------------------------------------
+
+
+def test_trends_answer_each_metric_as_metrics_trend_does(admin_api):
+    model = _trend_fixture()
+    ModelPerformanceMetricFactory(model=model, evaluated_at=T0 + timedelta(hours=3), rmse=None, nmbe=0.04)
+    url = f"{PERF}metrics/trends"
+    for query in ({"model_id": model.pk, "bucket": "hour"}, {"model_id": model.pk},
+                  {"model_id": model.pk, "bucket": "week", "start": iso(T0 + timedelta(hours=1))},
+                  {"machine_id": model.machine_id, "bucket": "day"}):
+        response = admin_api.get(url, {**query, "metrics": "rmse,r_squared,nmbe,mae"})
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert list(body["trends"]) == ["rmse", "r_squared", "nmbe", "mae"]
+        assert body["bucket"] == query.get("bucket", "day")
+        for metric, trend in body["trends"].items():
+            alone = admin_api.get(f"{PERF}metrics/trend", {**query, "metric": metric}).json()
+            assert set(trend) == set(alone)
+            assert (trend["model_id"], trend["metric"], trend["bucket"], trend["reference_value"]) == (
+                alone["model_id"], alone["metric"], alone["bucket"], alone["reference_value"])
+            assert _points(trend) == _points(alone), (query, metric)
+    hour = admin_api.get(url, {"model_id": model.pk, "bucket": "hour", "metrics": "rmse,nmbe"}).json()["trends"]
+    h = timedelta(hours=1)
+    # Each metric keeps only the buckets where it has values, with the count of rows carrying it.
+    assert _points(hour["rmse"])[0] == (T0, 2.0, 2) and T0 + 3 * h not in [p[0] for p in _points(hour["rmse"])]
+    assert (T0 + 3 * h, pytest.approx(0.04), 1) in _points(hour["nmbe"])
+
+
+def test_trends_metrics_repeated_or_named_twice(admin_api):
+    model = _trend_fixture()
+    url = f"{PERF}metrics/trends?model_id={model.pk}&metrics=rmse&metrics=r_squared,rmse"
+    body = admin_api.get(url).json()
+    assert list(body["trends"]) == ["rmse", "r_squared"]
+    assert [p["n"] for p in body["trends"]["rmse"]["points"]] == [3, 1, 1, 1]
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"metrics": ""}, {"metrics": ","}, {"metrics": "rmse,"}, {"metrics": "rmse,accuracy"},
+    {"metrics": "artifact"}, {"metrics": "rmse", "bucket": "month"},
+    {"metrics": "rmse", "start": "2026-01-10T00:00:00Z", "end": "2026-01-05T00:00:00Z"},
+    {"metrics": "rmse", "start": "soon"}, {"metrics": "rmse", "model_id": "not-a-uuid"},
+    {"metrics": "rmse", "model_id": None},
+])
+def test_trends_bad_query_is_400_and_writes_nothing(admin_api, params):
+    model = EnergyBaselineFactory()
+    before = ModelPerformanceMetric.objects.count()
+    query = {"model_id": str(model.pk), **params}
+    query = {k: v for k, v in query.items() if v is not None}
+    response = admin_api.get(f"{PERF}metrics/trends", query)
+    assert response.status_code == 400, response.content
+    assert response.json()  # a DRF error body naming the field
+    assert ModelPerformanceMetric.objects.count() == before
+
+
+def test_trends_unknown_metric_is_named(admin_api):
+    model = EnergyBaselineFactory()
+    response = admin_api.get(f"{PERF}metrics/trends", {"model_id": model.pk, "metrics": "rmse,accuracy"})
+    assert response.status_code == 400
+    assert "accuracy" in response.json()["metrics"][0]
+
+
+def test_trends_unknown_model_or_machine_is_404(admin_api):
+    assert admin_api.get(f"{PERF}metrics/trends", {"model_id": MISSING, "metrics": "rmse"}).status_code == 404
+    assert admin_api.get(f"{PERF}metrics/trends", {"machine_id": MISSING, "metrics": "rmse"}).status_code == 404
+
+
 # --- training history and retrain/trigger -------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ SEMANTIC_400 = {
     "POST /api/v1/baselines/{id}/activate/": "a version without a fitted model cannot be activated",
     "POST /api/v1/model-performance/metrics/record": "model_id must exist; evaluation_end after evaluation_start",
     "GET /api/v1/model-performance/metrics/trend": "model_id or machine_id; end after start",
+    "GET /api/v1/model-performance/metrics/trends": "model_id or machine_id; end after start",
     "POST /api/v1/model-performance/drift/check": "a trained energy baseline; windows ordered, with readings",
     "POST /api/v1/model-performance/retrain/trigger": "model_id, or machine_id and model_type; window ordered",
     "POST /api/v1/model-performance/ab-test/start": "two existing versions of one machine; past, ordered window",
@@ -73,6 +74,8 @@ def _config() -> SchemathesisConfig:
             *({"include-name": name, "checks": {"positive_data_acceptance": {"expected-statuses": [*positive, "400"]}}}
               for name in SEMANTIC_400),
             {"include-name": "GET /api/v1/model-performance/metrics/trend",
+             "parameters": {"query.model_id": str(SEED_ID)}},
+            {"include-name": "GET /api/v1/model-performance/metrics/trends",
              "parameters": {"query.model_id": str(SEED_ID)}},
         ],
     })

@@ -87,6 +87,35 @@ class TrendQuerySerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(TREND_METRICS)}, "minItems": 1})
+class TrendMetricsField(serializers.Field):
+    """A comma-separated list of trend metrics (`r_squared,rmse,nmbe`); a metric named twice counts once."""
+
+    default_error_messages = {
+        "empty": "Give one or more metrics, separated by commas.",
+        "unknown": "Unknown metric(s): {names}. Choose from: {choices}.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("empty")
+        names = [name.strip() for name in data.split(",")]
+        if not data.strip() or any(not name for name in names):
+            self.fail("empty")
+        unknown = sorted({name for name in names if name not in TREND_METRICS})
+        if unknown:
+            self.fail("unknown", names=", ".join(unknown)[:200], choices=", ".join(TREND_METRICS))
+        return list(dict.fromkeys(names))
+
+    def to_representation(self, value):
+        return ",".join(value)
+
+
+class TrendsQuerySerializer(TrendQuerySerializer):
+    metric = None
+    metrics = TrendMetricsField(help_text="comma-separated: " + ", ".join(TREND_METRICS))
+
+
 class TrendPointSerializer(serializers.Serializer):
     t = serializers.DateTimeField()
     value = serializers.FloatField()
@@ -99,6 +128,13 @@ class TrendSerializer(serializers.Serializer):
     bucket = serializers.CharField()
     points = TrendPointSerializer(many=True)
     reference_value = serializers.FloatField(allow_null=True)
+
+
+class TrendsSerializer(serializers.Serializer):
+    model_id = serializers.UUIDField(allow_null=True)
+    bucket = serializers.CharField()
+    trends = serializers.DictField(child=TrendSerializer(), help_text="one `metrics/trend` answer per metric asked for, "
+                                   "keyed by the metric")
 
 
 def _window_check(attrs, start_key, end_key):

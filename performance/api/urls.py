@@ -14,6 +14,7 @@ router.register("alerts", views.AlertViewSet, basename="alert")
 urlpatterns = [
     path("metrics/record", views.MetricRecordView.as_view(), name="metrics-record"),
     path("metrics/trend", views.MetricTrendView.as_view(), name="metrics-trend"),
+    path("metrics/trends", views.MetricTrendsView.as_view(), name="metrics-trends"),
     path("drift/check", views.DriftCheckView.as_view(), name="drift-check"),
     path("retrain/trigger", views.RetrainTriggerView.as_view(), name="retrain-trigger"),
     path("ab-test/start", views.ABTestStartView.as_view(), name="ab-test-start"),

@@ -6,6 +6,7 @@ from rest_framework import status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 
 from baselines.models import EnergyBaseline, Machine, ModelType
 from enms.exceptions import READ_ERRORS, error_responses
@@ -24,7 +25,15 @@ from ..models import (
     TrainingStatus,
     TriggerType,
 )
-from ..selectors import abtests_list, alerts_active, alerts_list, metrics_list, metrics_trend, training_history_list
+from ..selectors import (
+    abtests_list,
+    alerts_active,
+    alerts_list,
+    metrics_list,
+    metrics_trend,
+    metrics_trends,
+    training_history_list,
+)
 from ..services.abtests import abtest_results, abtest_start_from_api, abtest_stop
 from ..services.alerts import alert_rebaseline, alert_resolve
 from ..services.drift import drift_check
@@ -53,6 +62,8 @@ from .serializers import (
     TrainingHistorySerializer,
     TrendQuerySerializer,
     TrendSerializer,
+    TrendsQuerySerializer,
+    TrendsSerializer,
 )
 
 # Every POST below: 401 anonymous, 403 without the model permission (or a session without its CSRF
@@ -175,6 +186,46 @@ class MetricTrendView(GenericAPIView):
         # The selector's answer is plain values already (aware datetimes, floats, ints): the JSON
         # renderer writes them as TrendSerializer documents them, without a serializer per point.
         return Response(trend)
+
+
+class MetricTrendsView(GenericAPIView):
+    """Several metrics over time in one answer: one `metrics/trend` per metric, from one query."""
+
+    queryset = ModelPerformanceMetric.objects.none()
+    serializer_class = TrendsSerializer
+    pagination_class = None
+    filter_backends = []
+
+    @extend_schema(
+        parameters=[TrendsQuerySerializer],
+        responses={200: TrendsSerializer, **error_responses(400, 401, 403, 404)},
+        description="The answer of `metrics/trend` for each metric in `metrics` (comma-separated, or the parameter "
+        "repeated; a metric named twice counts once), keyed by metric under `trends`, from one grouped query: "
+        "what a dashboard with several trend charts asks for. Each trend holds only the buckets where its metric "
+        "has values. Give `model_id` or `machine_id`; 404 if it does not exist.",
+    )
+    def get(self, request):
+        params = request.query_params.dict()
+        if "metrics" in request.query_params:
+            params["metrics"] = ",".join(request.query_params.getlist("metrics"))
+        query = TrendsQuerySerializer(data=params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        model = None
+        if q.get("model_id"):
+            model = get_object_or_404(EnergyBaseline.objects.defer("artifact"), pk=q["model_id"])
+        else:
+            get_object_or_404(Machine, pk=q["machine_id"])
+        answer = metrics_trends(model=model, machine_id=q.get("machine_id"), model_type=q.get("model_type"),
+                                metrics=q["metrics"], bucket=q["bucket"], start=q.get("start"), end=q.get("end"))
+        # The metrics share their buckets: each bucket's time is written once, as the JSON renderer
+        # would write it, instead of once per metric.
+        encode, written = JSONEncoder().default, {}
+        for trend in answer["trends"].values():
+            for point in trend["points"]:
+                t = point["t"]
+                point["t"] = written[t] if t in written else written.setdefault(t, encode(t))
+        return Response(answer)
 
 
 class DriftCheckView(GenericAPIView):
