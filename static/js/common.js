@@ -98,16 +98,30 @@
     return node;
   }
 
+  /* Formatters made once per set of options: `toLocaleString(undefined, options)` builds a new one on
+     every call, which costs more than the formatting itself on pages with many figures and ticks. */
+  var formatters = {};
+
+  function numberFormat(options) {
+    var key = "n" + JSON.stringify(options);
+    return formatters[key] || (formatters[key] = new Intl.NumberFormat(undefined, options));
+  }
+
+  function dateFormat(options) {
+    var key = "d" + JSON.stringify(options);
+    return formatters[key] || (formatters[key] = new Intl.DateTimeFormat(undefined, options));
+  }
+
   function fmtTime(iso) {
     if (!iso) return "—";
     var date = new Date(iso);
-    return isNaN(date) ? iso : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    return isNaN(date) ? iso : dateFormat({ dateStyle: "medium", timeStyle: "short" }).format(date);
   }
 
   function fmtDate(iso) {
     if (!iso) return "—";
     var date = new Date(iso);
-    return isNaN(date) ? iso : date.toLocaleDateString(undefined, { dateStyle: "medium" });
+    return isNaN(date) ? iso : dateFormat({ dateStyle: "medium" }).format(date);
   }
 
   function fmtAge(iso, now) {
@@ -123,8 +137,8 @@
 
   function fmtNum(value, digits) {
     if (value === null || value === undefined || !isFinite(value)) return "—";
-    return Number(value).toLocaleString(undefined, { maximumFractionDigits: digits === undefined ? 2 : digits,
-      minimumFractionDigits: digits === undefined ? 0 : Math.min(digits, 2) });
+    return numberFormat({ maximumFractionDigits: digits === undefined ? 2 : digits,
+                          minimumFractionDigits: digits === undefined ? 0 : Math.min(digits, 2) }).format(Number(value));
   }
 
   function fmtPct(value, signed) {
@@ -161,6 +175,7 @@
   window.enms = {
     api: api, errorLines: errorLines, el: el, fmtTime: fmtTime, fmtDate: fmtDate, fmtAge: fmtAge,
     fmtNum: fmtNum, fmtPct: fmtPct, localizeTimes: localizeTimes, csrfToken: csrfToken,
+    numberFormat: numberFormat, dateFormat: dateFormat,
   };
   document.addEventListener("DOMContentLoaded", function () {
     setupMenu();
