@@ -95,6 +95,11 @@ def _default_model(versions: list[EnergyBaseline]) -> EnergyBaseline | None:
     return None
 
 
+# The trend charts of the model page, by model type (the template draws a card for each).
+TREND_CHARTS = {
+    ModelType.ENERGY_BASELINE: ("r_squared", "rmse", "cv_rmse", "nmbe", "drift_score"),
+    ModelType.ANOMALY_DETECTOR: ("precision", "recall", "f1_score", "rmse", "drift_score"),
+}
 RANGES = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "all": None, "custom": None}
 DEFAULT_RANGE = "90d"
 CUSUM_MAX_DAYS = 400
@@ -221,7 +226,24 @@ def model_performance_page(request: HttpRequest) -> HttpResponse:
     has_metrics = model is not None and metrics_list(model_id=model.pk).exists()
     cv_limit, nmbe_limit = ashrae_limits(policy_for(machine), model.data_interval if model else "hourly")
 
+    # The requests the page's charts start with, written here once: the script reads them from the
+    # config and the <head> preloads them, so they leave while the page's scripts still load.
+    api = "/api/v1/model-performance/"
+    trend_metrics = list(TREND_CHARTS.get(model.model_type, ())) if model is not None else []
+    trend_scope = ({"machine_id": str(machine.pk), "model_type": model.model_type} if len(siblings) > 1
+                   else {"model_id": str(model.pk)}) if model is not None else {}
+    trends_url = api + "metrics/trends?" + urlencode({
+        **trend_scope, "metrics": ",".join(trend_metrics), "bucket": bucket,
+        **{k: v.isoformat() for k, v in (("start", range_start), ("end", range_end)) if v is not None},
+    }) if trend_metrics else None
+    alerts_url = api + "alerts/active?" + urlencode({"machine_id": str(machine.pk), "page_size": 200})
+    cusum_url = "/ui/model-performance/cusum?" + urlencode({
+        "model": str(model.pk), "start": range_start.isoformat() if range_start else "",
+        "end": (range_end or last_reading + timedelta(hours=1)).isoformat() if last_reading else "",
+    }) if model is not None and model.model_type == ModelType.ENERGY_BASELINE and first_reading is not None else None
+
     context.update({
+        "preload_urls": [url for url in (trends_url, cusum_url, alerts_url) if url],
         "has_readings": first_reading is not None,
         "has_metrics": has_metrics,
         "siblings": siblings,
@@ -255,10 +277,10 @@ def model_performance_page(request: HttpRequest) -> HttpResponse:
             "range": {"key": range_key, "start": range_start.isoformat() if range_start else None,
                       "end": range_end.isoformat() if range_end else None},
             # The CUSUM is fetched after the page (`/ui/model-performance/cusum`), so the HTML stays fast.
-            "cusumUrl": "/ui/model-performance/cusum?" + urlencode({
-                "model": str(model.pk), "start": range_start.isoformat() if range_start else "",
-                "end": (range_end or last_reading + timedelta(hours=1)).isoformat() if last_reading else ""})
-            if model is not None else None,
+            "cusumUrl": cusum_url,
+            "trendMetrics": trend_metrics,
+            "trendsUrl": trends_url,
+            "alertsUrl": alerts_url,
             "rights": rights,
             "api": "/api/v1/",
         },

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils.html import escape
 
 from tests.factories import (
     T0,
@@ -312,6 +313,44 @@ def test_model_page_loads_chart_js_from_local_static(client, plain_user):
     assert '<script src="/static/vendor/chart.umd.min.js" defer>' in html
     assert '<script src="/static/js/model_performance.js" defer>' in html
     assert "http://" not in html and "https://" not in html
+
+
+def test_model_page_preloads_the_requests_its_charts_start_with(client, plain_user):
+    """The page writes the trend, CUSUM and alert URLs into its config and preloads them in <head>; the
+    trend URL asks for every chart's metric at once and answers them."""
+    machine, model = machine_with_model(rmse=2.0, nmbe=0.01, drift_score=0.2)
+    EnergyReadingFactory(machine=machine)
+    client.force_login(plain_user)
+    response = client.get(f"/ui/model-performance?machine={machine.pk}&bucket=hour")
+    html = response.content.decode()
+    config = page_config(response)
+    head = html.split("</head>")[0]
+    for key in ("trendsUrl", "cusumUrl", "alertsUrl"):
+        assert config[key], key
+        assert f'<link rel="preload" as="fetch" href="{escape(config[key])}" crossorigin="anonymous">' in head, key
+    assert config["trendMetrics"] == ["r_squared", "rmse", "cv_rmse", "nmbe", "drift_score"]
+    trends = client.get(config["trendsUrl"])
+    assert trends.status_code == 200
+    body = trends.json()
+    assert body["bucket"] == "hour" and list(body["trends"]) == config["trendMetrics"]
+    assert [p["value"] for p in body["trends"]["rmse"]["points"]] == [2.0]
+    assert client.get(config["alertsUrl"]).status_code == 200
+    assert client.get(config["cusumUrl"]).status_code == 200
+
+
+def test_model_page_trend_scope_is_the_machine_with_several_versions(client, plain_user):
+    machine, model = machine_with_model(rmse=2.0)
+    retired = EnergyBaselineFactory(machine=machine, version=2, status="retired")
+    ModelPerformanceMetricFactory(model=retired, rmse=4.0, evaluated_at=T0 - timedelta(days=3))
+    detector = EnergyBaselineFactory(machine=machine, model_type="anomaly_detector", version=3)
+    client.force_login(plain_user)
+    config = page_config(client.get(f"/ui/model-performance?machine={machine.pk}&model={model.pk}"))
+    body = client.get(config["trendsUrl"]).json()
+    assert sorted(p["value"] for p in body["trends"]["rmse"]["points"]) == [2.0, 4.0]  # both versions' rows
+    assert config["cusumUrl"] is None  # no readings: no CUSUM to ask for
+    config = page_config(client.get(f"/ui/model-performance?machine={machine.pk}&model={detector.pk}"))
+    assert config["trendMetrics"] == ["precision", "recall", "f1_score", "rmse", "drift_score"]
+    assert f"model_id={detector.pk}" in config["trendsUrl"]
 
 
 # --- fleet -----------------------------------------------------------------------------------------
