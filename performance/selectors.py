@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Avg, Count, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDay, TruncHour, TruncWeek
+from django.db import connections
+from django.db.models import Avg, CharField, Count, F, Func, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Substr, TruncDay, TruncHour, TruncWeek
+from django.utils import timezone
 
 from baselines.models import BaselineStatus, EnergyBaseline, Machine, ModelType
 from baselines.selectors import baselines_list
@@ -57,6 +59,23 @@ def reference_value(model: EnergyBaseline | None, metric: str) -> float | None:
     return 0.0 if metric in ("drift_score", "rmse_degradation") else None
 
 
+def _bucket_start(bucket: str, vendor: str, *, native: bool = True):
+    """The expression that truncates `evaluated_at` to its bucket, and how to read its value back
+    (None: the database answers datetimes). Django truncates on SQLite with Python functions called
+    twice per row, most of a trend's time; SQLite stores the UTC time as text
+    (`YYYY-MM-DD HH:MM:SS`), so with UTC as the current time zone its own string functions give the
+    same buckets (weeks start on Monday, as `TruncWeek`). `native=False` forces Django's truncation."""
+    if native and vendor == "sqlite" and timezone.get_current_timezone_name() == "UTC":
+        field = CharField()
+        expression = {
+            "hour": Substr("evaluated_at", 1, 13, output_field=field),
+            "day": Substr("evaluated_at", 1, 10, output_field=field),
+            "week": Func(F("evaluated_at"), Value("weekday 0"), Value("-6 days"), function="date", output_field=field),
+        }[bucket]
+        return expression, lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return _TRUNC[bucket]("evaluated_at"), None
+
+
 def metrics_trend(
     *, model: EnergyBaseline | None = None, machine_id=None, model_type: str | None = None,
     metric: str = "rmse", bucket: str = "day", start: datetime | None = None, end: datetime | None = None,
@@ -95,10 +114,11 @@ def metrics_trends(
     for i, metric in enumerate(metrics):
         aggregates[f"v{i}"] = Avg(metric)
         aggregates[f"n{i}"] = Count(metric)
-    rows = qs.annotate(t=_TRUNC[bucket]("evaluated_at")).values("t").annotate(**aggregates).order_by("t")
+    truncated, parse = _bucket_start(bucket, connections[qs.db].vendor)
+    rows = qs.annotate(t=truncated).values("t").annotate(**aggregates).order_by("t")
     points: list[list[dict[str, Any]]] = [[] for _ in metrics]
     for row in rows:
-        t = row["t"]
+        t = parse(row["t"]) if parse is not None else row["t"]
         for i, series in enumerate(points):
             n = row[f"n{i}"]
             if n:

@@ -330,6 +330,25 @@ def test_trends_answer_each_metric_as_metrics_trend_does(admin_api):
     assert (T0 + 3 * h, pytest.approx(0.04), 1) in _points(hour["nmbe"])
 
 
+@pytest.mark.parametrize("bucket", ["hour", "day", "week"])
+def test_trend_buckets_agree_with_djangos_truncation(bucket, monkeypatch):
+    """SQLite buckets with its own string functions; the buckets, means and counts are Django's."""
+    from performance import selectors
+
+    model = EnergyBaselineFactory()
+    # Around hour, day and week edges (T0 is a Monday), with fractions of a second.
+    offsets = [0, 0.0001, 0.9999, 1, 23.9999, 24, 24 * 6 + 23.99999, 24 * 7, 24 * 7 + 0.5, 24 * 13 + 23.5, 24 * 30]
+    for i, hours in enumerate(offsets):
+        ModelPerformanceMetricFactory(model=model, evaluated_at=T0 + timedelta(hours=hours), rmse=float(i),
+                                      nmbe=None if i % 3 else 0.01 * i)
+    native = selectors.metrics_trends(model=model, metrics=["rmse", "nmbe"], bucket=bucket)
+    original = selectors._bucket_start
+    monkeypatch.setattr(selectors, "_bucket_start", lambda b, vendor: original(b, vendor, native=False))
+    django = selectors.metrics_trends(model=model, metrics=["rmse", "nmbe"], bucket=bucket)
+    assert native == django
+    assert all(p["t"].utcoffset() == timedelta(0) for p in native["trends"]["rmse"]["points"])
+
+
 def test_trends_metrics_repeated_or_named_twice(admin_api):
     model = _trend_fixture()
     url = f"{PERF}metrics/trends?model_id={model.pk}&metrics=rmse&metrics=r_squared,rmse"
