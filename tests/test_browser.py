@@ -284,7 +284,10 @@ def test_start_ab_test_shows_it_running(contexts, live_server, plant, admin_user
     page.wait_for_selector("#ab-list .empty-inline")
     page.fill("#ab-form input[name=name]", "C2 champion vs challenger")
     page.fill("#ab-form input[name=traffic_split]", "0.3")
-    page.click("#start-ab")
+    # Besides the A/B list, the panels a test can change refresh: versions (pickers), alerts, latest figures.
+    with page.expect_request(lambda r: "/baselines/?" in r.url), page.expect_request(
+            lambda r: "/alerts/active?" in r.url), page.expect_request(lambda r: "/metrics/?" in r.url):
+        page.click("#start-ab")
     page.wait_for_selector("#ab-form .form-result.ok")
     card = page.locator('.ab-card[data-status="running"]')
     card.wait_for()

@@ -873,7 +873,7 @@
           if (!res.ok) { showResult(out, "error", E.errorLines(res)); return; }
           showResult(out, "ok", "Stopped: decision inconclusive, nothing promoted.");
           abSnapshot = "";
-          setTimeout(loadAB, 800);
+          setTimeout(refreshAfterAB, 800);
         });
       });
       card.appendChild(E.el("div", { className: "alert-actions" }, [why, stop]));
@@ -896,6 +896,16 @@
     card.appendChild(E.el("p", { className: "small" }, stats.join(" · ")));
     if (r.reason) card.appendChild(E.el("p", { className: "muted small" }, (test.status === "stopped" ? "Stopped: " : "") + r.reason));
     return card;
+  }
+
+  /* An A/B test started or stopped: besides its list, the versions' statuses (pickers, badge), the
+     alerts (a decided test raises one, a promotion supersedes the retired version's) and the
+     latest figures may have changed. */
+  function refreshAfterAB() {
+    loadAB();
+    refreshPickers();
+    loadAlerts();
+    loadLatest();
   }
 
   function loadAB() {
@@ -963,13 +973,27 @@
     return E.el("ul", { className: "action-feedback" }, items.map(function (t) { return E.el("li", null, t); }));
   }
 
-  /* New versions appear in the pickers without a reload. */
+  function typeLabel(v) { return v.modelType === "anomaly_detector" ? "Anomaly detector" : "Energy baseline"; }
+
+  /* New versions appear in the pickers without a reload, and the versions already listed (and the
+     shown version's badge) show their current status. */
   function refreshPickers() {
     return loadVersions().then(function () {
       var pick = document.getElementById("pick-model");
+      Array.prototype.forEach.call(pick ? pick.options : [], function (o) {
+        var v = versions[o.value];
+        if (v && v.status) o.textContent = typeLabel(v) + " v" + v.version + " (" + v.status + ")";
+      });
+      document.querySelectorAll("#ab-form select option").forEach(function (o) {
+        var v = versions[o.value];
+        if (v && v.status) o.textContent = "v" + v.version + " (" + v.status + ")";
+      });
+      var shown = versions[config.modelId];
+      var badge = document.querySelector("#model-summary .kv .badge");
+      if (badge && shown && shown.status) { badge.className = "badge " + shown.status; badge.textContent = shown.status; }
       var ids = Array.prototype.map.call(pick ? pick.options : [], function (o) { return o.value; });
       Object.keys(versions).map(function (id) { return versions[id]; }).sort(function (a, b) { return a.version - b.version; }).forEach(function (v) {
-        if (pick && ids.indexOf(v.id) < 0) pick.appendChild(E.el("option", { value: v.id }, (v.modelType === "anomaly_detector" ? "Anomaly detector" : "Energy baseline") + " v" + v.version + " (" + v.status + ")"));
+        if (pick && ids.indexOf(v.id) < 0) pick.appendChild(E.el("option", { value: v.id }, typeLabel(v) + " v" + v.version + " (" + v.status + ")"));
         document.querySelectorAll("#ab-form select").forEach(function (sel) {
           var have = Array.prototype.some.call(sel.options, function (o) { return o.value === v.id; });
           if (!have && v.modelType === config.modelType) sel.appendChild(E.el("option", { value: v.id }, "v" + v.version + " (" + v.status + ")"));
@@ -1024,7 +1048,7 @@
     }, function (result, box) {
       showResult(box, "ok", "A/B test “" + result.data.name + "” started: B serves " + E.fmtPct(result.data.traffic_split) +
         " of the hours until " + E.fmtTime(result.data.ends_at) + "; results below.");
-      loadAB();
+      refreshAfterAB();
     });
   }
 
