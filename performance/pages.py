@@ -305,23 +305,20 @@ FLEET_COLUMNS = (
     ("evaluated_at", "Last evaluation"),
 )
 def _attach_alert_severity(rows) -> None:
-    """Each row's worst open alert severity (`alert_severity`: critical, warning or "") and the
-    cause its open drift alert names (`cause`), in one query."""
+    """Each row's worst open alert severity (`alert_severity`: critical, warning or "") in one
+    query, and the cause its latest drift check found (`cause`; the check whose score the row
+    shows, not an open alert's, which may describe an older check)."""
     from .models import ModelAlert
 
     worst: dict = {}
-    causes: dict = {}
-    for machine_id, model_type, severity, cause in (ModelAlert.objects.filter(is_resolved=False)
-                                                    .values_list("machine_id", "model_type", "severity",
-                                                                 "details__cause")):
+    for machine_id, model_type, severity in (ModelAlert.objects.filter(is_resolved=False)
+                                             .values_list("machine_id", "model_type", "severity")):
         key = (machine_id, model_type)
         if worst.get(key) != "critical":
             worst[key] = severity
-        if isinstance(cause, str) and cause and cause != "none":
-            causes[key] = cause.replace("_", " ")
     for row in rows:
         row.alert_severity = worst.get((row.machine.pk, row.model_type), "")
-        row.cause = causes.get((row.machine.pk, row.model_type), "")
+        row.cause = row.latest_drift_cause.replace("_", " ")
 
 
 @view_required

@@ -185,6 +185,8 @@ class FleetRow:
     latest: LatestModelPerformance | None
     open_alerts: int
     latest_drift_score: float | None = None
+    # The cause (`drift_details.cause`) of the check that gave `latest_drift_score`; "" for none.
+    latest_drift_cause: str = ""
     # Days until the breach an open forecast-degradation warning expects (0: today or past).
     breach_in_days: int | None = None
 
@@ -326,14 +328,18 @@ def fleet_rows(*, site: str = "", machine_type: str = "", model_type: str = "") 
     active_ids = [b.pk for b in active]
     latest = {row.model_id: row for row in LatestModelPerformance.objects.filter(model_id__in=active_ids)}
     # The newest row is often a plain evaluation without a drift score; show the newest score there is.
+    # The cause beside it is that same check's (its stored verdict), so score and cause agree.
     newest_drift = (
         ModelPerformanceMetric.objects.filter(model=OuterRef("pk"), drift_score__isnull=False)
-        .order_by("-evaluated_at", "-id").values("drift_score")[:1]
+        .order_by("-evaluated_at", "-id")
     )
-    drift_scores = dict(
-        EnergyBaseline.objects.filter(pk__in=active_ids)
-        .annotate(score=Subquery(newest_drift)).values_list("pk", "score")
-    )
+    drift_scores, drift_causes = {}, {}
+    for pk, score, cause in (EnergyBaseline.objects.filter(pk__in=active_ids)
+                             .annotate(score=Subquery(newest_drift.values("drift_score")[:1]),
+                                       cause=Subquery(newest_drift.values("drift_details__cause")[:1]))
+                             .values_list("pk", "score", "cause")):
+        drift_scores[pk] = score
+        drift_causes[pk] = cause if isinstance(cause, str) and cause != "none" else ""
     alert_counts = {
         (r["machine_id"], r["model_type"]): r["n"]
         for r in ModelAlert.objects.unresolved().filter(machine_id__in=machine_ids)
@@ -351,6 +357,7 @@ def fleet_rows(*, site: str = "", machine_type: str = "", model_type: str = "") 
                                  latest=latest.get(baseline.pk),
                                  open_alerts=alert_counts.get((machine.pk, baseline.model_type), 0),
                                  latest_drift_score=drift_scores.get(baseline.pk),
+                                 latest_drift_cause=drift_causes.get(baseline.pk, ""),
                                  breach_in_days=breaches.get(baseline.pk)))
         if not models:
             wanted = model_type or ModelType.ENERGY_BASELINE
