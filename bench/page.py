@@ -12,8 +12,10 @@ first animation frame after it was drawn with its data; the figure is the latest
 i.e. milliseconds from navigation start until the last chart is on screen. It also checks that
 every chart holds all its points and has painted pixels, so a page that renders nothing cannot
 look fast. Target: median below 1 s. The table also gives the medians of when the HTML arrived,
-when the DOM was ready and when the last of the five trend responses arrived, which shows
-whether the server or the browser is the bottleneck.
+when the DOM was ready and when the trend data arrived (the `metrics/trends` answer, or the last
+`metrics/trend` answer of a page that asks per chart), which shows whether the server or the
+browser is the bottleneck. Static files are served as production serves them (cached for good),
+so a run measures the page, not revalidations of recently edited scripts.
 """
 
 from __future__ import annotations
