@@ -484,10 +484,15 @@ def test_logout_from_the_header_returns_to_login(client, plain_user):
     assert client.get("/ui/fleet")["Location"] == "/accounts/login/?next=/ui/fleet"
 
 
+def check(model, *, drift_score, day, cause):
+    """A stored drift check of `model` on day `day` after T0 whose verdict names `cause`."""
+    return ModelPerformanceMetricFactory(model=model, source="drift_check", drift_score=drift_score,
+                                         evaluated_at=T0 + timedelta(days=day), drift_details={"cause": cause})
+
+
 def test_fleet_alert_badge_shows_severity_and_cause(client, plain_user):
     machine, model = machine_with_model()
-    ModelPerformanceMetricFactory(model=model, source="drift_check", drift_score=0.9, evaluated_at=T0 + timedelta(days=1),
-                                  drift_details={"cause": "consumption_change"})
+    check(model, drift_score=0.9, day=1, cause="consumption_change")
     ModelAlertFactory(model=model, severity="critical", details={"cause": "consumption_change"})
     ModelAlertFactory(model=model, alert_type="degradation", severity="warning")
     client.force_login(plain_user)
@@ -499,16 +504,13 @@ def test_fleet_alert_badge_shows_severity_and_cause(client, plain_user):
 def test_fleet_cause_is_the_latest_checks_not_the_open_alerts(client, plain_user):
     _, model = machine_with_model()
     ModelAlertFactory(model=model, severity="critical", details={"cause": "consumption_change"})
-    ModelPerformanceMetricFactory(model=model, source="drift_check", drift_score=0.8, evaluated_at=T0 + timedelta(days=1),
-                                  drift_details={"cause": "consumption_change"})
-    ModelPerformanceMetricFactory(model=model, source="drift_check", drift_score=0.5, evaluated_at=T0 + timedelta(days=2),
-                                  drift_details={"cause": "coverage"})
+    check(model, drift_score=0.8, day=1, cause="consumption_change")
+    check(model, drift_score=0.5, day=2, cause="coverage")
     client.force_login(plain_user)
     html = client.get("/ui/fleet").content.decode()
     assert '<div class="sub cause">coverage</div>' in html and "consumption change" not in html
     assert "0.50" in html  # the score beside it is the same check's
-    ModelPerformanceMetricFactory(model=model, source="drift_check", drift_score=0.1, evaluated_at=T0 + timedelta(days=3),
-                                  drift_details={"cause": "none"})
+    check(model, drift_score=0.1, day=3, cause="none")
     html = client.get("/ui/fleet").content.decode()
     assert 'class="sub cause"' not in html  # the latest check found nothing, although the alert is open
 

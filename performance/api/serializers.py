@@ -133,8 +133,8 @@ class TrendSerializer(serializers.Serializer):
 class TrendsSerializer(serializers.Serializer):
     model_id = serializers.UUIDField(allow_null=True)
     bucket = serializers.CharField()
-    trends = serializers.DictField(child=TrendSerializer(), help_text="one `metrics/trend` answer per metric asked for, "
-                                   "keyed by the metric")
+    trends = serializers.DictField(child=TrendSerializer(),
+                                   help_text="one `metrics/trend` answer per metric asked for, keyed by the metric")
 
 
 def _window_check(attrs, start_key, end_key):
