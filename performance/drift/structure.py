@@ -20,6 +20,11 @@ size whatever the length of the window:
 ``occupancy``
     ``occupied_share``, ``occupied_std``, ``unoccupied_std`` (hourly versions with a schedule;
     residual scale in those hours once the day's mean is removed).
+``occupancy_contrast``
+    the variance of each day's occupied-minus-unoccupied mean residual over what the hourly
+    noise alone gives it: near 1 when the occupied hours' level is as steady as the rest,
+    well above 1 when it varies from day to day (a profile amplitude); ``null`` without a
+    schedule.
 ``simulation``
     parameters of the two-level model above, ready to simulate stable windows: ``day_sd`` and
     ``day_phi`` (AR(1) of the day-level part ``d``: the daily means' variance and lag-1
@@ -115,6 +120,33 @@ def _two_level_moments(var: float, lag1: float, within_var: float, per_day: int,
             break
         rho = new
     return max(var - hour_var, 0.0), hour_var, rho
+
+
+def _occupancy_contrast(e: np.ndarray, ok: np.ndarray, days: np.ndarray, starts: np.ndarray,
+                        occupied: np.ndarray, hour_sd: float, hour_rho: float | None) -> float | None:
+    """Variance of each day's occupied-minus-unoccupied mean residual over what the hourly noise
+    alone gives it (about 1 when the occupied hours' level does not vary from day to day; well
+    above 1 when, say, a production profile's amplitude does). A day-level bias cancels in the
+    contrast. ``None`` with fewer than 14 days that hold both kinds of hours."""
+    occ = np.asarray(occupied, dtype=bool)
+    rho = float(np.clip(hour_rho or 0.0, 0.0, 0.99))
+    contrasts, expected = [], []
+    bounds = np.r_[starts, e.size]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        o = ok[a:b] & occ[a:b]
+        u = ok[a:b] & ~occ[a:b]
+        n_o, n_u = int(o.sum()), int(u.sum())
+        if n_o < 3 or n_u < 3:
+            continue
+        contrasts.append(float(e[a:b][o].mean() - e[a:b][u].mean()))
+        # Exact variance of the contrast under hourly AR(1) noise: weights +1/n_o, -1/n_u.
+        pos = np.flatnonzero(o | u).astype(float)
+        w = np.where(o[o | u], 1.0 / n_o, -1.0 / n_u)
+        expected.append(hour_sd * hour_sd * float(w @ (rho ** np.abs(pos[:, None] - pos[None, :])) @ w))
+    if len(contrasts) < 14:
+        return None
+    c = np.asarray(contrasts)
+    return float(np.mean((c - c.mean()) ** 2) / max(float(np.mean(expected)), 1e-300))
 
 
 def residual_structure(
@@ -219,8 +251,16 @@ def residual_structure(
     if hourly and mean_sd is not None and within_sd and lag1 is not None:
         day_var, hour_var, hour_rho = _two_level_moments(var, lag1, within_sd**2, per_day, within_lag1 or 0.0)
         day_sd, hour_sd = math.sqrt(day_var), math.sqrt(hour_var)
-        if out["daily"]["mean_lag1"] is not None and day_var > 0:
-            day_phi = float(np.clip(out["daily"]["mean_lag1"] * mean_sd**2 / day_var, 0.0, 0.99))
+        lag = out["daily"]["mean_lag1"]
+        # Day-to-day persistence only when the daily means' lag-1 correlation is clear of its
+        # sampling error (2 / sqrt(days)): a chance correlation over a small day-level share
+        # would otherwise read as a near-permanent level (phi -> 0.99) and blunt every test.
+        if lag is not None and day_var > 0 and lag > 2.0 / math.sqrt(max(out["daily"]["n_days"], 1)):
+            day_phi = float(np.clip(lag * mean_sd**2 / day_var, 0.0, 0.99))
+        elif day_var > 0:
+            day_phi = 0.0
+    out["occupancy_contrast"] = _occupancy_contrast(e, ok, days, starts, occupied, hour_sd, hour_rho) \
+        if hourly and occupied is not None and hour_sd else None
     out["simulation"] = {
         "day_sd": day_sd,
         "day_phi": day_phi,

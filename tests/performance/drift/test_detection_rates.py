@@ -23,19 +23,21 @@ def _bench():
     return module
 
 
-@pytest.mark.parametrize("process", ["ar1_0.7", "day_bias"])
+@pytest.mark.parametrize("process", ["ar1_0.7", "ar1_0.9", "day_bias", "arma21"])
 def test_stable_machines_quiet_and_steps_found_on_the_product_path(process):
     bench = _bench()
     runs = [bench.run(process, seed) for seed in (11, 12, 13, 14)]
-    # Stable: at most one of four machines ever critical in 30 daily checks (the target is none;
-    # see bench/results.md), no false consumption change in a warm spell.
-    assert sum(r["weekly_critical"] or r["daily_critical"] for r in runs) <= 1
-    assert not any(r["warm_false_change"] for r in runs)
+    # Stable: no critical in 30 daily checks, no alarm in the weekly check, no false
+    # consumption change in a warm spell.
+    assert not any(r["weekly_critical"] or r["daily_critical"] for r in runs)
+    # A warm week read as a consumption change: none here on AR(1) 0.7 and day-level bias; on
+    # the persistent processes the bench measures a few percent (bench/results.md), so at most
+    # one of four.
+    assert sum(r["warm_false_change"] for r in runs) <= (0 if process in ("ar1_0.7", "day_bias") else 1)
     assert not any(r["weekly_alarm"] for r in runs)
-    # A 10 % step upwards is found as a consumption change and mostly dated within a day.
+    # A 10 % step upwards is found as a consumption change within 7 days and dated within a
+    # day, also on persistent errors (AR(1) 0.9, day-level bias, ARMA(2,1)), where the hourly
+    # scan reads the jump at the change and at every rise of the daily profile after it.
     found = [r["step10"] for r in runs if r["step10"]["found"]]
-    if process == "ar1_0.7":
-        assert len(found) == 4
-        assert sum(abs(s["cp_err_h"]) <= 24 for s in found) >= 3
-    else:
-        assert len(found) >= 1
+    assert len(found) >= 3
+    assert sum(abs(s["cp_err_h"]) <= 24 for s in found) >= 3
