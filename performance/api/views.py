@@ -158,6 +158,20 @@ class MetricRecordView(GenericAPIView):
         return Response(body[0] if single else body, status=status.HTTP_201_CREATED)
 
 
+def _trend_query(serializer_class, params: dict):
+    """A trend request's validated query and its version (``None`` when asked by machine); 404
+    when the version or machine does not exist."""
+    query = serializer_class(data=params)
+    query.is_valid(raise_exception=True)
+    q = query.validated_data
+    model = None
+    if q.get("model_id"):
+        model = get_object_or_404(EnergyBaseline.objects.defer("artifact"), pk=q["model_id"])
+    else:
+        get_object_or_404(Machine, pk=q["machine_id"])
+    return q, model
+
+
 class MetricTrendView(GenericAPIView):
     """A metric over time, bucketed by hour, day or week, with the training-time reference."""
 
@@ -173,14 +187,7 @@ class MetricTrendView(GenericAPIView):
         "`model_id` or `machine_id`; 404 if it does not exist.",
     )
     def get(self, request):
-        query = TrendQuerySerializer(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
-        model = None
-        if q.get("model_id"):
-            model = get_object_or_404(EnergyBaseline.objects.defer("artifact"), pk=q["model_id"])
-        else:
-            get_object_or_404(Machine, pk=q["machine_id"])
+        q, model = _trend_query(TrendQuerySerializer, request.query_params.dict())
         trend = metrics_trend(model=model, machine_id=q.get("machine_id"), model_type=q.get("model_type"),
                               metric=q["metric"], bucket=q["bucket"], start=q.get("start"), end=q.get("end"))
         # The selector's answer is plain values already (aware datetimes, floats, ints): the JSON
@@ -208,14 +215,7 @@ class MetricTrendsView(GenericAPIView):
         params = request.query_params.dict()
         if "metrics" in request.query_params:
             params["metrics"] = ",".join(request.query_params.getlist("metrics"))
-        query = TrendsQuerySerializer(data=params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
-        model = None
-        if q.get("model_id"):
-            model = get_object_or_404(EnergyBaseline.objects.defer("artifact"), pk=q["model_id"])
-        else:
-            get_object_or_404(Machine, pk=q["machine_id"])
+        q, model = _trend_query(TrendsQuerySerializer, params)
         answer = metrics_trends(model=model, machine_id=q.get("machine_id"), model_type=q.get("model_type"),
                                 metrics=q["metrics"], bucket=q["bucket"], start=q.get("start"), end=q.get("end"))
         # The metrics share their buckets: each bucket's time is written once, as the JSON renderer
