@@ -64,6 +64,7 @@ NULL_SIMULATIONS = 4000
 NULL_SEED = 20251202
 MIN_HOURS_AFTER = 6
 CRITICAL_HOURS = 48
+SPIKE_Z = 6.0
 # The hourly scan: when it applies (see onset_scan_applies), its share of the per-check false-alarm
 # rate (it leans on the hourly noise model, whose small misfits a fifth of the rate absorbs in
 # simulation), its null simulations and the most starts it scans.
@@ -89,6 +90,36 @@ def noise_model(reference: dict[str, Any]) -> dict[str, float]:
                 "hour_sd": float(sim["hour_sd"]) * inflation, "hour_rho": float(sim.get("hour_rho") or 0.0)}
     return {"day_sd": 0.0, "day_phi": 0.0, "hour_sd": float(res["std"]) * inflation,
             "hour_rho": float(res["rho"])}
+
+
+def isolated_spikes(residuals: np.ndarray, usable: np.ndarray | None = None, k: float = SPIKE_Z) -> np.ndarray:
+    """Readings that stand alone far off both neighbours: an additive outlier (a meter glitch),
+    which a change test would otherwise read as the start of a change.
+
+    With ``d_t = e_t - (e_{t-1} + e_{t+1}) / 2``, a lone spike of size ``s`` gives ``d_t = s`` and
+    ``d_{t±1} = -s/2``, a step of size ``s`` gives ``s/2`` and ``-s/2`` side by side. A reading is
+    a spike when ``|d_t|`` is at least ``k`` robust standard deviations of ``d`` (1.4826 MAD) and at
+    least 1.6 times both neighbours' ``|d|``, so that a change is never taken for one."""
+    e = np.asarray(residuals, dtype=float)
+    n = e.size
+    out = np.zeros(n, dtype=bool)
+    if n < 5:
+        return out
+    ok = np.isfinite(e) if usable is None else np.isfinite(e) & np.asarray(usable, dtype=bool)
+    d = np.full(n, np.nan)
+    d[1:-1] = e[1:-1] - 0.5 * (e[:-2] + e[2:])
+    fine = np.isfinite(d) & ok
+    if fine.sum() < 5:
+        return out
+    scale = 1.482602218505602 * float(np.median(np.abs(d[fine] - np.median(d[fine]))))
+    if scale <= 0:
+        return out
+    a = np.abs(d)
+    left = np.r_[np.inf, a[:-1]]
+    right = np.r_[a[1:], np.inf]
+    neighbour = np.fmax(np.where(np.isfinite(left), left, 0.0), np.where(np.isfinite(right), right, 0.0))
+    out[1:-1] = (fine & (a >= k * scale) & (a >= 1.6 * neighbour))[1:-1]
+    return out
 
 
 def onset_scan_applies(reference: dict[str, Any], noise: dict[str, float]) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 from ._json import _clean
 from .concept import concept_drift
 from .data import _extrapolation_rows, data_drift
-from .decision import consumption_change, coverage, decide, model_error
+from .decision import consumption_change, coverage, decide, isolated_spikes, model_error
 from .thresholds import (
     DriftThresholds,
     _component_scores,
@@ -171,10 +171,14 @@ def check_drift(
     # Consumption is judged on densely covered hours only: elsewhere the baseline extrapolates
     # or has seen little, and its residuals say more about coverage than about the machine.
     usable = judged & cover.pop("dense")
+    # A lone reading far off both neighbours (a meter glitch) is neither a change nor model error.
+    spikes = isolated_spikes(e, usable)
+    usable &= ~spikes
     if judged.sum() < th.min_rows:
         cover["level"] = "none"
     change = consumption_change(reference, e, actual, th, seconds=seconds, drivers=current_drivers,
                                 usable=usable, days=days)
+    change["spike_hours"] = int(spikes.sum())
     error = model_error(reference, e, usable, change, th)
     decision = decide(change, cover, error)
     scores = _cause_components(change, cover, error, th)

@@ -182,3 +182,21 @@ def test_the_hourly_scan_false_alarm_rate_is_its_level():
         e, actual, drivers, seconds = _profile_week(1000 + s)
         hits += consumption_change(reference, e, actual, th, seconds=seconds, drivers=drivers)["significant"]
     assert 0.015 <= hits / runs <= 0.095
+
+
+def test_a_lone_meter_spike_is_neither_a_change_nor_model_error_but_a_step_still_is():
+    reference = _persistent_reference(rho=0.95)
+    for seed in range(6):
+        e, actual, drivers, seconds = _profile_week(500 + seed)
+        for size in (0.5, 2.0):
+            spiked = e.copy()
+            spiked[100] += size * 130.0
+            result = check_drift(reference, drivers, spiked, actual - e + spiked, 0, DriftThresholds(),
+                                 seconds=seconds)
+            assert result["consumption_change"]["spike_hours"] == 1
+            assert not result["consumption_change"]["significant"]
+            assert result["model_error"]["level"] == "none"
+    e, actual, drivers, seconds = _profile_week(3, step=0.10, at=80)
+    result = check_drift(reference, drivers, e, actual, 0, DriftThresholds(), seconds=seconds)
+    assert result["consumption_change"]["spike_hours"] == 0
+    assert result["consumption_change"]["detected"] and abs(result["consumption_change"]["change_point"] - 80) <= 3
