@@ -57,6 +57,7 @@ import numpy as np
 from scipy import special
 
 from ._json import _clean
+from .structure import _MAD_TO_SD
 from .thresholds import DriftThresholds
 
 BLOCK_SECONDS = 86400.0
@@ -111,7 +112,7 @@ def isolated_spikes(residuals: np.ndarray, usable: np.ndarray | None = None, k: 
     fine = np.isfinite(d) & ok
     if fine.sum() < 5:
         return out
-    scale = 1.482602218505602 * float(np.median(np.abs(d[fine] - np.median(d[fine]))))
+    scale = _MAD_TO_SD * float(np.median(np.abs(d[fine] - np.median(d[fine]))))
     if scale <= 0:
         return out
     a = np.abs(d)
