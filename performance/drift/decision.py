@@ -25,7 +25,11 @@ A check can see three things, and each has its own test:
     Where the hourly noise model can be trusted at the hour (:func:`onset_scan_applies`), the
     same question is asked at the hour instead (:func:`_hourly_scan`): a generalised-likelihood
     scan over every start reading of a change proportional to the load, whitened by the full
-    two-level covariance, at a fifth of the false-alarm rate. It sees what daily means blur: the
+    two-level covariance, at a fifth of the false-alarm rate; with the window's occupied hours
+    known (the version's stored schedule) the covariance also scales the hourly part in occupied
+    and unoccupied hours and lets the occupied hours of one day share a day-to-day amplitude, so
+    that a production profile running higher one day than the next is noise, not a change. It
+    sees what daily means blur: the
     jump at the change and at every rise of the daily profile after it, which is most of the
     evidence when hourly errors are persistent (daily means of AR(1) 0.9 errors vary as much as
     a week's 10 % step). Its change point is the scan's best start and its estimate and interval
@@ -38,7 +42,9 @@ A check can see three things, and each has its own test:
     (fewer than ``coverage_density`` of training rows within ``coverage_bandwidth`` reference
     standard deviations of the value, read off the stored quantile sketch): the version is asked
     to extrapolate.  A week of weather inside well-covered ground is not a coverage problem,
-    whatever its PSI.
+    whatever its PSI.  :func:`coverage` sets the level by the share of such hours; the check
+    (``verdict.check_drift``) keeps it critical only when the model-error test sees the model fail
+    on those hours themselves (``error_ratio``, ``error_pvalue``), a warning otherwise.
 ``model_error``
     The model got worse without a level shift: the error ratio (window RMSE once a located shift
     is taken out, over the reference RMSE) with an F test whose degrees of freedom come from the
@@ -77,18 +83,27 @@ ONSET_SIMULATIONS = 10000
 ONSET_CANDIDATES = 400
 
 
-def noise_model(reference: dict[str, Any]) -> dict[str, float]:
-    """Two-level residual noise of a version: ``day_sd``, ``day_phi``, ``hour_sd``, ``hour_rho``.
+def noise_model(reference: dict[str, Any], occupancy: bool = False) -> dict[str, float]:
+    """Two-level residual noise of a version: ``day_sd``, ``day_phi``, ``hour_sd``, ``hour_rho``;
+    with ``occupancy`` the occupancy-aware fit (see :func:`has_occupancy_model`), which adds
+    ``occupied_factor``, ``unoccupied_factor`` (multipliers of ``hour_sd``) and ``amplitude_sd``
+    (a day's shift of its occupied hours alone).
 
     From the stored residual structure when there is one, else an AR(1) with the reference's
     lag-1 autocorrelation and no day-level part.
     """
     res = reference["residuals"]
     inflation = float(res.get("scale_inflation") or 1.0)
-    sim = ((res.get("structure") or {}).get("simulation")) or {}
+    structure = res.get("structure") or {}
+    sim = (structure.get("occupancy_model") if occupancy else structure.get("simulation")) or {}
     if sim.get("day_sd") is not None and sim.get("hour_sd") is not None:
-        return {"day_sd": float(sim["day_sd"]) * inflation, "day_phi": float(sim.get("day_phi") or 0.0),
-                "hour_sd": float(sim["hour_sd"]) * inflation, "hour_rho": float(sim.get("hour_rho") or 0.0)}
+        out = {"day_sd": float(sim["day_sd"]) * inflation, "day_phi": float(sim.get("day_phi") or 0.0),
+               "hour_sd": float(sim["hour_sd"]) * inflation, "hour_rho": float(sim.get("hour_rho") or 0.0)}
+        if occupancy:
+            out.update({"occupied_factor": float(sim.get("occupied_factor") or 1.0),
+                        "unoccupied_factor": float(sim.get("unoccupied_factor") or 1.0),
+                        "amplitude_sd": float(sim.get("amplitude_sd") or 0.0) * inflation})
+        return out
     return {"day_sd": 0.0, "day_phi": 0.0, "hour_sd": float(res["std"]) * inflation,
             "hour_rho": float(res["rho"])}
 
@@ -123,16 +138,24 @@ def isolated_spikes(residuals: np.ndarray, usable: np.ndarray | None = None, k: 
     return out
 
 
+def has_occupancy_model(reference: dict[str, Any]) -> bool:
+    """Whether the version's residual structure holds the occupancy-aware noise fit."""
+    return bool((reference["residuals"].get("structure") or {}).get("occupancy_model"))
+
+
 def onset_scan_applies(reference: dict[str, Any], noise: dict[str, float]) -> bool:
-    """Whether the hourly scan (see :func:`_hourly_scan`) may judge this version's windows.
+    """Whether the hourly scan (see :func:`_hourly_scan`) may judge this version's windows with
+    the plain two-level noise model.
 
     It leans on the hourly noise model, so it is used where that model holds or where the daily
     means carry too little: strongly persistent hourly errors (``hour_rho`` >= ``ONSET_RHO``, whose
     daily means vary as much as a week's step), or errors without an occupancy pattern: occupied
     and unoccupied hours equally noisy (factor ratio <= ``ONSET_SCALE_RATIO``) and an occupied-hours
     level no less steady from day to day than the hourly noise says (``occupancy_contrast`` <=
-    ``ONSET_CONTRAST``). A day-to-day profile amplitude or day-time errors of their own would read
-    as a change starting at the shift's first hour."""
+    ``ONSET_CONTRAST``). Elsewhere a day-to-day profile amplitude or day-time errors of their own
+    would read as a change starting at the shift's first hour: the scan then needs the window's
+    occupied hours and the occupancy-aware noise fit (:func:`consumption_change`), else the daily
+    test judges."""
     if noise["hour_rho"] >= ONSET_RHO:
         return True
     structure = reference["residuals"].get("structure") or {}
@@ -210,6 +233,7 @@ def consumption_change(
     drivers: dict[str, np.ndarray] | None = None,
     usable: np.ndarray | None = None,
     days: np.ndarray | None = None,
+    occupied: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The consumption-change test of one window (see the module docstring).
 
@@ -222,6 +246,8 @@ def consumption_change(
             without them, 24-hour blocks ending at the last reading.
         usable: rows that may be judged (e.g. out-of-sample and well covered); others are
             ignored by the test but still count in ``kwh_since_change``.
+        occupied: the version's occupied hours among the rows (its schedule), for the hourly
+            scan's occupancy-aware noise model.
 
     Returns ``{"significant", "detected", "level", "statistic", "threshold", "change_point"
     (row index or None), "shift_kwh" (per reading), "shift_relative", "ci_relative",
@@ -259,8 +285,15 @@ def consumption_change(
              else (np.asarray(seconds, dtype=float) - float(seconds[0])) / interval)
     block_ok = np.where(ok, block, -1)
     cov += _hourly_block_cov(noise["hour_sd"], noise["hour_rho"], steps, block_ok, idx)
-    if onset_scan_applies(reference, noise):
-        scan = _hourly_scan(e, ok, steps, block, noise, level_var, th.change_false_alarm * ONSET_ALPHA_SHARE, y - e)
+    plain = onset_scan_applies(reference, noise)
+    occ = None
+    if not plain and occupied is not None and has_occupancy_model(reference):
+        occ = np.asarray(occupied, dtype=bool)
+        noise = {**noise_model(reference, occupancy=True), "level_sd": noise["level_sd"]}
+        out["noise"] = noise
+    if plain or occ is not None:
+        scan = _hourly_scan(e, ok, steps, block, noise, level_var, th.change_false_alarm * ONSET_ALPHA_SHARE, y - e,
+                            occupied=occ)
         out["scan"] = "hourly"
         if scan is None:
             return _clean(out)
@@ -358,11 +391,15 @@ def _finish(out, e, y, ok, tau, block, n_blocks, idx, cov, interval, n, th, gls=
 
 
 def _hourly_scan(e: np.ndarray, ok: np.ndarray, steps: np.ndarray, block: np.ndarray, noise: dict[str, float],
-                 level_var: float, alpha: float, predicted: np.ndarray) -> dict[str, Any] | None:
+                 level_var: float, alpha: float, predicted: np.ndarray,
+                 occupied: np.ndarray | None = None) -> dict[str, Any] | None:
     """Generalised-likelihood scan for a change starting at any reading of the window.
 
     The residuals ``e`` of the usable rows have the two-level covariance of :func:`noise_model`
-    at the hour (``hour_sd^2 rho^|t_i - t_j| + day_sd^2 phi^|d_i - d_j| + level_var``). A change
+    at the hour (``hour_sd^2 rho^|t_i - t_j| + day_sd^2 phi^|d_i - d_j| + level_var``); with the
+    occupied hours known and modelled, the hourly part is scaled by the occupied / unoccupied
+    factors (``s_i s_j hour_sd^2 rho^|t_i - t_j|``) and two occupied hours of the same day share
+    the day's amplitude (``+ amplitude_sd^2``). A change
     of ``delta`` (a share of consumption) from reading ``j`` adds ``delta * predicted_t`` to every
     later residual: a consumption change scales with the load, so it shows at every rise and fall
     of the daily profile, not only in the daily means. With ``L`` the Cholesky factor of the
@@ -382,8 +419,13 @@ def _hourly_scan(e: np.ndarray, ok: np.ndarray, steps: np.ndarray, block: np.nda
     b = block[rows].astype(float)
     rho = min(max(noise["hour_rho"], 0.0), 0.99)
     phi = min(max(noise["day_phi"], 0.0), 0.99)
-    cov = (noise["hour_sd"] ** 2 * rho ** np.abs(t[:, None] - t[None, :])
-           + noise["day_sd"] ** 2 * phi ** np.abs(b[:, None] - b[None, :]) + level_var)
+    hourly = noise["hour_sd"] ** 2 * rho ** np.abs(t[:, None] - t[None, :])
+    cov = hourly + noise["day_sd"] ** 2 * phi ** np.abs(b[:, None] - b[None, :]) + level_var
+    if occupied is not None and noise.get("amplitude_sd") is not None:
+        o = occupied[rows]
+        s = np.where(o, noise["occupied_factor"], noise["unoccupied_factor"])
+        cov += (s[:, None] * s[None, :] - 1.0) * hourly
+        cov += noise["amplitude_sd"] ** 2 * ((o[:, None] & o[None, :]) & (b[:, None] == b[None, :]))
     low = np.linalg.cholesky(cov + 1e-10 * np.trace(cov) / m * np.eye(m))
     stride = max(1, math.ceil(m / ONSET_CANDIDATES))
     cand = np.arange(0, m - MIN_HOURS_AFTER + 1, stride)

@@ -31,6 +31,12 @@ size whatever the length of the window:
     covariance with the share that the within-day errors add to a daily mean taken out),
     ``hour_sd``, ``hour_rho`` (AR(1) of ``a`` within a day), ``occupied_factor`` /
     ``unoccupied_factor`` (multipliers of ``hour_sd``).
+``occupancy_model``
+    the same parameters fitted with the occupied hours as a part of their own (``null`` without
+    a schedule): the hourly noise scaled by ``occupied_factor`` / ``unoccupied_factor``, and
+    ``amplitude_sd``, a day's shift of its occupied hours alone, independent from day to day (a
+    profile amplitude; 0 unless the occupancy contrast shows one clearly), whose part of every
+    moment is taken out before the two-level fit.
 ``blocks``
     for a block bootstrap: ``length`` (readings per block: one week of hourly readings, 28 daily
     readings), ``values`` (at most :data:`MAX_BLOCKS` runs of consecutive complete readings,
@@ -52,6 +58,7 @@ MAX_DAILY_MEANS = 400
 MIN_PAIRS = 24
 DAY_COVERAGE = 0.75
 _MAD_TO_SD = 1.482602218505602
+AMPLITUDE_RATIO = 1.5
 
 
 def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
@@ -123,11 +130,15 @@ def _two_level_moments(var: float, lag1: float, within_var: float, per_day: int,
 
 
 def _occupancy_contrast(e: np.ndarray, ok: np.ndarray, days: np.ndarray, starts: np.ndarray,
-                        occupied: np.ndarray, hour_sd: float, hour_rho: float | None) -> float | None:
+                        occupied: np.ndarray, hour_sd: float, hour_rho: float | None,
+                        factors: tuple[float, float] = (1.0, 1.0)) -> tuple[float, float, int] | None:
     """Variance of each day's occupied-minus-unoccupied mean residual over what the hourly noise
     alone gives it (about 1 when the occupied hours' level does not vary from day to day; well
-    above 1 when, say, a production profile's amplitude does). A day-level bias cancels in the
-    contrast. ``None`` with fewer than 14 days that hold both kinds of hours."""
+    above 1 when, say, a production profile's amplitude does), and the excess as a variance of its
+    own (the day-to-day amplitude of the occupied hours' level, ``amplitude_sd ** 2``), with the
+    number of days it rests on. The hourly
+    noise is AR(1) with ``hour_sd`` times the occupied / unoccupied ``factors``. A day-level bias
+    cancels in the contrast. ``None`` with fewer than 14 days that hold both kinds of hours."""
     occ = np.asarray(occupied, dtype=bool)
     rho = float(np.clip(hour_rho or 0.0, 0.0, 0.99))
     contrasts, expected = [], []
@@ -141,12 +152,13 @@ def _occupancy_contrast(e: np.ndarray, ok: np.ndarray, days: np.ndarray, starts:
         contrasts.append(float(e[a:b][o].mean() - e[a:b][u].mean()))
         # Exact variance of the contrast under hourly AR(1) noise: weights +1/n_o, -1/n_u.
         pos = np.flatnonzero(o | u).astype(float)
-        w = np.where(o[o | u], 1.0 / n_o, -1.0 / n_u)
+        w = np.where(o[o | u], factors[0] / n_o, -factors[1] / n_u)
         expected.append(hour_sd * hour_sd * float(w @ (rho ** np.abs(pos[:, None] - pos[None, :])) @ w))
     if len(contrasts) < 14:
         return None
     c = np.asarray(contrasts)
-    return float(np.mean((c - c.mean()) ** 2) / max(float(np.mean(expected)), 1e-300))
+    var_c, var_h = float(np.mean((c - c.mean()) ** 2)), float(np.mean(expected))
+    return var_c / max(var_h, 1e-300), max(var_c - var_h, 0.0), c.size
 
 
 def residual_structure(
@@ -248,26 +260,79 @@ def residual_structure(
     hour_sd = within_sd if hourly else float(ev.std())
     lag1 = out["autocorrelation"]["lag1"]
     hour_rho = None if lag1 is None else float(np.clip(lag1, 0.0, 0.99))
-    if hourly and mean_sd is not None and within_sd and lag1 is not None:
-        day_var, hour_var, hour_rho = _two_level_moments(var, lag1, within_sd**2, per_day, within_lag1 or 0.0)
-        day_sd, hour_sd = math.sqrt(day_var), math.sqrt(hour_var)
-        lag = out["daily"]["mean_lag1"]
-        # Day-to-day persistence only when the daily means' lag-1 correlation is clear of its
-        # sampling error (2 / sqrt(days)): a chance correlation over a small day-level share
-        # would otherwise read as a near-permanent level (phi -> 0.99) and blunt every test.
-        if lag is not None and day_var > 0 and lag > 2.0 / math.sqrt(max(out["daily"]["n_days"], 1)):
-            day_phi = float(np.clip(lag * mean_sd**2 / day_var, 0.0, 0.99))
-        elif day_var > 0:
-            day_phi = 0.0
-    out["occupancy_contrast"] = _occupancy_contrast(e, ok, days, starts, occupied, hour_sd, hour_rho) \
-        if hourly and occupied is not None and hour_sd else None
+    two_level = hourly and mean_sd is not None and within_sd and lag1 is not None
+    schedule = hourly and occupied is not None
+    occ_rows = np.asarray(occupied, dtype=bool) & ok if schedule else None
+    # A day-to-day amplitude of the occupied hours (variance A) adds A q to the variance (q: the
+    # share of occupied readings), A q_d (1 - q_d) to the within-day variance of a day with
+    # occupied share q_d, and A times the share of consecutive pairs both occupied on one day to
+    # the lag-1 covariance. It is taken out of the moments before the two-level fit, and A
+    # re-estimated from the contrast with the fitted hourly noise, until both settle.
+    q_day = (np.add.reduceat(occ_rows.astype(int), starts) / np.maximum(counts, 1))[complete] if schedule else None
+    q_row = float(occ_rows.sum() / max(int(ok.sum()), 1)) if schedule else 0.0
+    q_pair = 0.0
+    if schedule and consecutive.size:
+        # Consecutive readings that share the amplitude: both occupied, on the same day.
+        q_pair = float(np.mean(occ_rows[consecutive] & occ_rows[consecutive + 1]
+                               & (days[consecutive] == days[consecutive + 1])))
+    amp_var = 0.0
+    contrast = None
+    base = None
+    for _ in range(4):
+        if two_level:
+            v = max(var - q_row * amp_var, 1e-300)
+            within_v = max(within_sd**2 - float(np.mean(q_day * (1.0 - q_day))) * amp_var
+                           if q_day is not None and q_day.size else within_sd**2, 1e-300)
+            lag_v = (lag1 * var - q_pair * amp_var) / v
+            day_var, hour_var, hour_rho = _two_level_moments(v, lag_v, within_v, per_day, within_lag1 or 0.0)
+            day_sd, hour_sd = math.sqrt(day_var), math.sqrt(hour_var)
+            lag = out["daily"]["mean_lag1"]
+            # Day-to-day persistence only when the daily means' lag-1 correlation is clear of its
+            # sampling error (2 / sqrt(days)): a chance correlation over a small day-level share
+            # would otherwise read as a near-permanent level (phi -> 0.99) and blunt every test.
+            if lag is not None and day_var > 0 and lag > 2.0 / math.sqrt(max(out["daily"]["n_days"], 1)):
+                day_phi = float(np.clip(lag * mean_sd**2 / day_var, 0.0, 0.99))
+            elif day_var > 0:
+                day_phi = 0.0
+        if base is None:
+            base = {"day_sd": day_sd, "day_phi": day_phi, "hour_sd": hour_sd, "hour_rho": hour_rho}
+        if not (schedule and hour_sd):
+            break
+        contrast = _occupancy_contrast(e, ok, days, starts, occupied, hour_sd, hour_rho, (occ_factor, unocc_factor))
+        if contrast is None:
+            break
+        if base.get("contrast") is None:
+            base["contrast"] = contrast[0]
+        ratio, excess, n_contrasts = contrast
+        # An amplitude only when the contrasts vary clearly more than the hourly noise explains,
+        # judged once, before any of it is taken out: by half as much again (the hourly model's
+        # own misfit, a few hundredths of its AR(1) coefficient, moves the ratio by up to a
+        # fifth) and by two sampling standard deviations of a variance ratio. A chance excess
+        # would blunt the change test on every machine without one.
+        if amp_var == 0.0 and ratio <= max(AMPLITUDE_RATIO, 1.0 + 2.0 * math.sqrt(2.0 / max(n_contrasts - 1, 1))):
+            break
+        new = excess
+        if not two_level or abs(new - amp_var) <= 1e-3 * max(amp_var, 1e-300):
+            amp_var = new
+            break
+        amp_var = new
+    out["occupancy_contrast"] = base.get("contrast")
     out["simulation"] = {
+        "day_sd": base["day_sd"],
+        "day_phi": base["day_phi"],
+        "hour_sd": base["hour_sd"],
+        "hour_rho": base["hour_rho"],
+        "occupied_factor": occ_factor,
+        "unoccupied_factor": unocc_factor,
+    }
+    out["occupancy_model"] = None if contrast is None else {
         "day_sd": day_sd,
         "day_phi": day_phi,
         "hour_sd": hour_sd,
         "hour_rho": hour_rho,
         "occupied_factor": occ_factor,
         "unoccupied_factor": unocc_factor,
+        "amplitude_sd": math.sqrt(amp_var),
     }
 
     length = 7 * per_day if hourly else 28

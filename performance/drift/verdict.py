@@ -141,6 +141,7 @@ def check_drift(
     seconds: np.ndarray | None = None,
     in_sample: np.ndarray | None = None,
     days: np.ndarray | None = None,
+    occupied: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One drift check of a current window against a stored reference: the numeric verdict.
 
@@ -150,6 +151,8 @@ def check_drift(
         days: local calendar day number of every row, for the consumption-change test's blocks.
         in_sample: rows inside the version's training window; they are counted
             (``in_sample_rows``) and never judged.
+        occupied: rows in the version's occupied hours (its schedule), for the consumption-change
+            test's occupancy-aware noise model.
 
     Returns ``{"data_drift", "concept_drift", "drift_detected", "drift_score", "severity",
     "cause", "consumption_change", "coverage", "model_error", "details"}``.  ``cause`` is
@@ -167,7 +170,7 @@ def check_drift(
     concept = concept_drift(reference, e_judged, actual, n_params, th, drivers=current_drivers)
     extrapolation = _extrapolation_rows(reference, current_drivers)
     cover = coverage(reference, current_drivers, n, th)
-    cover.pop("covered")
+    uncovered = judged & ~cover.pop("covered")
     # Consumption is judged on densely covered hours only: elsewhere the baseline extrapolates
     # or has seen little, and its residuals say more about coverage than about the machine.
     usable = judged & cover.pop("dense")
@@ -177,9 +180,17 @@ def check_drift(
     if judged.sum() < th.min_rows:
         cover["level"] = "none"
     change = consumption_change(reference, e, actual, th, seconds=seconds, drivers=current_drivers,
-                                usable=usable, days=days)
+                                usable=usable, days=days, occupied=occupied)
     change["spike_hours"] = int(spikes.sum())
     error = model_error(reference, e, usable, change, th)
+    # Coverage is critical only when the model is seen to fail where it extrapolates: the error
+    # ratio of the uncovered hours themselves, by the model-error test. A degree-day slope that
+    # carries on past the training range is a warning (its hours are unvouched for), not a
+    # critical fault.
+    beyond = model_error(reference, e, uncovered & ~spikes, {}, th)
+    cover["error_ratio"], cover["error_pvalue"] = beyond["error_ratio"], beyond["pvalue"]
+    if cover["level"] == "critical" and beyond["level"] == "none":
+        cover["level"] = "warning"
     decision = decide(change, cover, error)
     scores = _cause_components(change, cover, error, th)
     severity = decision["severity"]
@@ -199,6 +210,9 @@ def check_drift(
         reasons.append(f"{_pct(cover['uncovered_share'])} of hours have a driver outside the training range "
                        f"({_pct(cover['outside_share'])}) or where training data is sparse "
                        f"({_pct(cover['sparse_share'])})")
+        if cover["level"] == "critical":
+            reasons.append(f"the model fails on those hours: error ratio {cover['error_ratio']:.2f} "
+                           f"(p = {cover['error_pvalue']:.2g})")
     if error["level"] != "none":
         reasons.append(f"model error grew: error ratio {error['error_ratio']:.2f} (p = {error['pvalue']:.2g})")
 

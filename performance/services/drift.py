@@ -10,6 +10,7 @@ import pandas as pd
 from django.db import transaction
 
 from baselines.artifacts import pipeline_for
+from baselines.engine.features import tow_codes
 from baselines.engine.fit import FitResult, predict
 from baselines.engine.metrics import regression_metrics
 from baselines.models import EnergyBaseline
@@ -68,7 +69,31 @@ def drift_reference_build(*, fit: FitResult, frame: pd.DataFrame) -> dict[str, A
             occupied=fit.occupied,
         )
     reference["n_params"] = fit.n_params
+    schedule = occupancy_schedule(fit)
+    if schedule is not None:
+        reference["occupancy"] = schedule
     return reference
+
+
+def occupancy_schedule(fit: FitResult) -> dict[str, Any] | None:
+    """The version's occupied hours of the week (local time, 0 = Monday 00:00), from its training
+    readings' occupied flags: ``{"time_zone", "hours": [0/1 x 168]}``, or ``None`` without a
+    schedule (not hourly, or no occupancy found)."""
+    if fit.occupied is None or fit.interval != "hourly":
+        return None
+    occupied = np.asarray(fit.occupied, dtype=bool)
+    codes = tow_codes(pd.Series(fit.timestamps), "hourly", fit.time_zone)
+    count = np.bincount(codes, minlength=168)[:168]
+    hits = np.bincount(codes, weights=occupied.astype(float), minlength=168)[:168]
+    return {"time_zone": fit.time_zone, "hours": [int(h > c / 2) for h, c in zip(hits, count, strict=True)]}
+
+
+def window_occupied(reference: dict[str, Any], timestamps: pd.Series) -> np.ndarray | None:
+    """Occupied flag of every reading of a checked window by the version's stored schedule."""
+    schedule = reference.get("occupancy")
+    if not schedule or len(schedule.get("hours") or []) != 168:
+        return None
+    return np.asarray(schedule["hours"], dtype=bool)[tow_codes(timestamps, "hourly", schedule.get("time_zone"))]
 
 
 def drift_impact(*, change: dict[str, Any], window_end: datetime, interval_hours: float,
@@ -118,7 +143,7 @@ def drift_judge(*, pipeline, reference: dict[str, Any], frame: pd.DataFrame, thr
     days = (local.to_numpy(dtype="datetime64[D]").astype(np.int64))
     # No parameter is fitted on the current window, so its NMBE and CV(RMSE) lose no degrees of freedom.
     result = check_drift(reference, drivers, residuals, actual, 0, thresholds, seconds=seconds, in_sample=in_sample,
-                         days=days)
+                         days=days, occupied=window_occupied(reference, frame["timestamp"]))
     concept = result["concept_drift"]
     interval_h = float(reference["residuals"].get("interval_seconds") or 3600.0) / 3600.0
     result["in_sample_hours"] = float(in_sample.sum() * interval_h)

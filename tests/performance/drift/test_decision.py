@@ -76,7 +76,16 @@ def test_in_range_weather_is_not_coverage_but_out_of_range_is(reference):
     cover = coverage(reference, hot, 168)
     assert cover["level"] == "critical" and cover["outside_share"] > 0.9
     v = check_drift(reference, hot, e, actual, 0, seconds=seconds)
-    assert v["cause"] == "coverage"
+    # The residuals there are as small as in training: the model carries on past its range, so
+    # the hours are flagged (warning) but nothing is critical.
+    assert v["cause"] == "coverage" and v["severity"] == "warning"
+    assert v["coverage"]["error_ratio"] < 1.5
+    # Where the model is seen to fail on the hours it extrapolates to, coverage is critical.
+    worse = e * 2.5
+    v = check_drift(reference, hot, worse, actual - e + worse, 0, seconds=seconds)
+    assert v["cause"] == "coverage" and v["severity"] == "critical"
+    assert v["coverage"]["error_pvalue"] < 0.01
+    assert any("the model fails on those hours" in r for r in v["details"]["reasons"])
 
 
 def test_in_sample_rows_are_counted_and_never_judged(reference):
@@ -200,3 +209,48 @@ def test_a_lone_meter_spike_is_neither_a_change_nor_model_error_but_a_step_still
     result = check_drift(reference, drivers, e, actual, 0, DriftThresholds(), seconds=seconds)
     assert result["consumption_change"]["spike_hours"] == 0
     assert result["consumption_change"]["detected"] and abs(result["consumption_change"]["change_point"] - 80) <= 3
+
+
+def _amplitude(rng, n, sd=8.0):
+    # The occupied hours' level varies from day to day, as a production profile's amplitude.
+    occ = (np.arange(n) % 24 >= 6) & (np.arange(n) % 24 < 18)
+    return np.repeat(rng.normal(0, sd, n // 24 + 1), 24)[:n] * occ
+
+
+def _amplitude_week(seed, step=0.0, at=80):
+    e, actual, drivers, seconds = _profile_week(seed, rho=0.6, step=step, at=at)
+    rng = np.random.default_rng(seed + 5000)
+    noise = _amplitude(rng, e.size)
+    occ = (np.arange(e.size) % 24 >= 6) & (np.arange(e.size) % 24 < 18)
+    return e + noise, actual + noise, drivers, seconds, occ
+
+
+def test_with_the_occupied_hours_known_the_scan_models_a_profile_amplitude():
+    from performance.drift.decision import has_occupancy_model, noise_model, onset_scan_applies
+
+    reference = _persistent_reference(rho=0.6, occupied=_amplitude)
+    assert noise_model(reference, occupancy=True)["amplitude_sd"] == pytest.approx(8.0, rel=0.3)
+    # The plain model does not describe it, the occupancy-aware one does.
+    assert not onset_scan_applies(reference, noise_model(reference)) and has_occupancy_model(reference)
+    e, actual, drivers, seconds, occ = _amplitude_week(200)
+    assert consumption_change(reference, e, actual, seconds=seconds, drivers=drivers)["scan"] == "daily"
+    # Stable weeks of that process: the day-to-day amplitude is noise, not a change.
+    significant = []
+    for s in range(12):
+        e, actual, drivers, seconds, occ = _amplitude_week(200 + s)
+        change = consumption_change(reference, e, actual, seconds=seconds, drivers=drivers, occupied=occ)
+        assert change["scan"] == "hourly"
+        significant.append(change["significant"])
+    assert sum(significant) == 0
+    # Modelled without the amplitude, the same weeks read as changes.
+    plain = {**reference, "residuals": {**reference["residuals"], "structure": {
+        **reference["residuals"]["structure"],
+        "occupancy_model": {**reference["residuals"]["structure"]["occupancy_model"], "amplitude_sd": 0.0}}}}
+    blind = [consumption_change(plain, *_amplitude_week(200 + s)[:2], seconds=seconds, drivers=drivers,
+                                occupied=occ)["significant"] for s in range(12)]
+    assert sum(blind) >= 1
+    # A 15 % step is found near its hour.
+    e, actual, drivers, seconds, occ = _amplitude_week(3, step=0.15, at=80)
+    change = consumption_change(reference, e, actual, seconds=seconds, drivers=drivers, occupied=occ)
+    assert change["detected"] and change["direction"] == "up"
+    assert abs(change["change_point"] - 80) <= 6

@@ -59,6 +59,13 @@ def test_summer_after_winter_training_is_coverage(rho):
     for r in results:
         temp = r["data_drift"]["outdoor_temp_c"]
         assert temp["out_of_range_share"] >= 0.5
-        assert r["coverage"]["level"] == "critical" and r["drift_detected"]
+        # Out of range: flagged; critical only where the extrapolated hours' own errors grew
+        # (a slope estimated on winter data, carried 18 K on), by the model-error test.
+        cover = r["coverage"]
+        assert cover["level"] in ("warning", "critical") and r["drift_detected"]
+        grew = cover["error_pvalue"] < 0.01 and cover["error_ratio"] >= 1.25
+        assert (cover["level"] == "critical") == grew
         assert not r["data_drift"]["production_units"]["drifted"]
     assert np.mean([r["cause"] == "coverage" for r in results]) >= 0.9
+    # The load really is linear in temperature: most weeks stay warnings.
+    assert np.mean([r["coverage"]["level"] == "warning" for r in results]) >= 0.5

@@ -74,3 +74,37 @@ def test_reference_keeps_basis_and_structure():
     json.dumps(reference)
     plain = reference_statistics({}, e, holdout_rmse=4.0, n_simulations=200)
     assert plain["residuals"]["basis"] == "in_sample" and "structure" not in plain["residuals"]
+
+
+def _with_amplitude(days: int, seed: int, amplitude_sd: float):
+    # Hourly AR(1) noise plus a shift of each day's occupied hours alone (a profile amplitude).
+    e, seconds, occupied = _two_level(days, seed, day_sd=0.0, day_phi=0.0, hour_sd=2.0, hour_rho=0.7,
+                                      occupied_factor=1.0)
+    rng = np.random.default_rng(seed + 1000)
+    return e + np.repeat(rng.normal(0, amplitude_sd, days), 24) * occupied, seconds, occupied
+
+
+def test_a_day_to_day_amplitude_of_the_occupied_hours_is_its_own_part():
+    e, seconds, occupied = _with_amplitude(400, 4, 2.5)
+    structure = residual_structure(e, seconds, interval_seconds=3600.0, occupied=occupied)
+    sim = structure["occupancy_model"]
+    assert sim["amplitude_sd"] == pytest.approx(2.5, rel=0.15)
+    # Taken out of the other parts: the hourly noise is the AR(1) alone, no day-level bias.
+    assert sim["hour_sd"] == pytest.approx(2.0, rel=0.1)
+    # (Left in, it would read as a day-level sd of about 1.0: 2.5 x the occupied share 10 / 24.)
+    assert sim["day_sd"] < 0.7
+    assert sim["hour_rho"] == pytest.approx(0.7, abs=0.08)
+    # The plain two-level fit (the change test's model where it suffices) folds it into its parts.
+    plain = structure["simulation"]
+    assert plain["hour_sd"] ** 2 + plain["day_sd"] ** 2 > 1.2 * (sim["hour_sd"] ** 2 + sim["day_sd"] ** 2)
+    # Without one, none is invented, whatever the chance excess of the contrasts.
+    for seed in range(4):
+        e, seconds, occupied = _with_amplitude(60, 10 + seed, 0.0)
+        assert residual_structure(e, seconds, interval_seconds=3600.0, occupied=occupied)["occupancy_model"][
+            "amplitude_sd"] == 0.0
+    # Heteroscedastic hourly noise (day-time errors twice as large) is no amplitude either.
+    e, seconds, occupied = _two_level(2000, 1)
+    assert residual_structure(e, seconds, interval_seconds=3600.0, occupied=occupied)["occupancy_model"][
+        "amplitude_sd"] == 0.0
+    # No schedule, no occupancy-aware fit.
+    assert residual_structure(e, seconds, interval_seconds=3600.0)["occupancy_model"] is None
