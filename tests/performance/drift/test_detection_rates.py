@@ -23,7 +23,7 @@ def _bench():
     return module
 
 
-@pytest.mark.parametrize("process", ["ar1_0.7", "ar1_0.9", "day_bias", "arma21"])
+@pytest.mark.parametrize("process", ["ar1_0.7", "ar1_0.9", "day_bias", "amplitude", "daytime_x2", "arma21"])
 def test_stable_machines_quiet_and_steps_found_on_the_product_path(process):
     bench = _bench()
     runs = [bench.run(process, seed) for seed in (11, 12, 13, 14)]
@@ -37,7 +37,8 @@ def test_stable_machines_quiet_and_steps_found_on_the_product_path(process):
     assert not any(r["weekly_alarm"] for r in runs)
     # A 10 % step upwards is found as a consumption change within 7 days and dated within a
     # day, also on persistent errors (AR(1) 0.9, day-level bias, ARMA(2,1)), where the hourly
-    # scan reads the jump at the change and at every rise of the daily profile after it.
+    # scan reads the jump at the change and at every rise of the daily profile after it; and
+    # with a profile amplitude or day-time errors, where it models the occupied hours.
     found = [r["step10"] for r in runs if r["step10"]["found"]]
     assert len(found) >= 3
     assert sum(abs(s["cp_err_h"]) <= 24 for s in found) >= 3
