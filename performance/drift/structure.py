@@ -36,7 +36,8 @@ size whatever the length of the window:
     a schedule): the hourly noise scaled by ``occupied_factor`` / ``unoccupied_factor``, and
     ``amplitude_sd``, a day's shift of its occupied hours alone, independent from day to day (a
     profile amplitude; 0 unless the occupancy contrast shows one clearly), whose part of every
-    moment is taken out before the two-level fit.
+    moment is taken out before the two-level fit; ``amplitude_sd`` is the upper end of its 90 %
+    interval, ``amplitude_sd_estimate`` the point estimate.
 ``blocks``
     for a block bootstrap: ``length`` (readings per block: one week of hourly readings, 28 daily
     readings), ``values`` (at most :data:`MAX_BLOCKS` runs of consecutive complete readings,
@@ -50,6 +51,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from ._json import _clean
 
@@ -59,6 +61,7 @@ MIN_PAIRS = 24
 DAY_COVERAGE = 0.75
 _MAD_TO_SD = 1.482602218505602
 AMPLITUDE_RATIO = 1.5
+AMPLITUDE_CONFIDENCE = 0.9
 
 
 def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
@@ -316,6 +319,16 @@ def residual_structure(
             amp_var = new
             break
         amp_var = new
+    amplitude_sd = math.sqrt(amp_var)
+    if amp_var > 0 and contrast is not None and contrast[0] > 1.0:
+        # The change test plugs this in as known, but a few dozen days estimate it loosely (a
+        # variance ratio over n days is good to about sqrt(2 / n)): it takes the upper end of its
+        # 90 % interval, so that an underestimate does not turn the next big amplitude day into a
+        # consumption change.
+        ratio, excess, n_contrasts = contrast
+        var_h = excess / (ratio - 1.0)
+        upper = (excess + var_h) * (n_contrasts - 1) / float(stats.chi2.ppf(1.0 - AMPLITUDE_CONFIDENCE, n_contrasts - 1))
+        amplitude_sd = math.sqrt(max(upper - var_h, amp_var))
     out["occupancy_contrast"] = base.get("contrast")
     out["simulation"] = {
         "day_sd": base["day_sd"],
@@ -332,7 +345,8 @@ def residual_structure(
         "hour_rho": hour_rho,
         "occupied_factor": occ_factor,
         "unoccupied_factor": unocc_factor,
-        "amplitude_sd": math.sqrt(amp_var),
+        "amplitude_sd": amplitude_sd,
+        "amplitude_sd_estimate": math.sqrt(amp_var),
     }
 
     length = 7 * per_day if hourly else 28
