@@ -147,7 +147,10 @@ def test_fleet_to_alert_to_evidence_to_actions(contexts, live_server, press, adm
 
     card.locator("input[name=resolution_notes]").fill("Second shift added on line 2")
     card.locator("button.alert-rebaseline").click()
-    page.wait_for_function("() => document.body.innerText.includes('Re-baseline queued')", timeout=120_000)
+    # The outcome stays above the list after the resolved alert's card leaves it.
+    outcome = page.locator("#alerts-outcome")
+    outcome.wait_for(state="visible", timeout=120_000)
+    assert "Re-baseline queued" in outcome.inner_text() and "the alert is resolved" in outcome.inner_text()
     drift.refresh_from_db()
     assert drift.resolution == "rebaselined" and drift.resolution_notes == "Second shift added on line 2"
     rebase = ModelTrainingHistory.objects.get(trigger_type="rebaseline")

@@ -627,7 +627,12 @@
       rebase.title = "The change is the new normal: train a new version from the change point";
       rebase.addEventListener("click", function () {
         post(rebase, "alerts/" + alert.id + "/rebaseline", { reason: reason.value }, function (r) {
-          showResult(box, "ok", "Re-baseline queued (training job " + String(r.data.training_id).slice(0, 8) + "); the alert is resolved.");
+          var text = "Re-baseline queued (training job " + String(r.data.training_id).slice(0, 8) + "); the alert is resolved.";
+          showResult(box, "ok", text);
+          // The card leaves with its resolved alert (at the next refresh of the list, which may
+          // already be on its way): the outcome stays above the list.
+          var outcome = document.getElementById("alerts-outcome");
+          if (outcome) { showResult(outcome, "ok", text); outcome.hidden = false; }
           jobStatus[r.data.training_id] = "pending";
           loadTraining();
           setTimeout(function () { loadAlerts(); }, 1200);
