@@ -323,7 +323,11 @@ def main() -> None:
                     rows, list(rows[0]))
         return
     processes = PROCESSES if args.processes == "all" else tuple(args.processes.split(","))
-    jobs = [(p, SEED + 1000 * i + r) for i, p in enumerate(processes) for r in range(args.runs)]
+    unknown = sorted(set(processes) - set(PROCESSES))
+    if unknown:
+        parser.error(f"unknown process(es): {', '.join(unknown)}; choose from {', '.join(PROCESSES)}")
+    # A process's machines depend on the process alone, not on which others are run with it.
+    jobs = [(p, SEED + 1000 * PROCESSES.index(p) + r) for p in processes for r in range(args.runs)]
     started = time.perf_counter()
     results = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
