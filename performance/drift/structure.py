@@ -327,7 +327,8 @@ def residual_structure(
         # consumption change.
         ratio, excess, n_contrasts = contrast
         var_h = excess / (ratio - 1.0)
-        upper = (excess + var_h) * (n_contrasts - 1) / float(stats.chi2.ppf(1.0 - AMPLITUDE_CONFIDENCE, n_contrasts - 1))
+        low_quantile = float(stats.chi2.ppf(1.0 - AMPLITUDE_CONFIDENCE, n_contrasts - 1))
+        upper = (excess + var_h) * (n_contrasts - 1) / low_quantile
         amplitude_sd = math.sqrt(max(upper - var_h, amp_var))
     out["occupancy_contrast"] = base.get("contrast")
     out["simulation"] = {
