@@ -28,7 +28,8 @@ size whatever the length of the window:
 ``simulation``
     parameters of the two-level model above, ready to simulate stable windows: ``day_sd`` and
     ``day_phi`` (AR(1) of the day-level part ``d``: the daily means' variance and lag-1
-    covariance with the share that the within-day errors add to a daily mean taken out),
+    covariance with the share that the within-day errors add to a daily mean taken out;
+    ``day_sd`` the upper end of its 90 % interval, ``day_sd_estimate`` the point estimate),
     ``hour_sd``, ``hour_rho`` (AR(1) of ``a`` within a day), ``occupied_factor`` /
     ``unoccupied_factor`` (multipliers of ``hour_sd``).
 ``occupancy_model``
@@ -62,6 +63,7 @@ DAY_COVERAGE = 0.75
 _MAD_TO_SD = 1.482602218505602
 AMPLITUDE_RATIO = 1.5
 AMPLITUDE_CONFIDENCE = 0.9
+DAY_SD_CONFIDENCE = 0.9
 
 
 def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
@@ -130,6 +132,23 @@ def _two_level_moments(var: float, lag1: float, within_var: float, per_day: int,
             break
         rho = new
     return max(var - hour_var, 0.0), hour_var, rho
+
+
+def _day_sd_upper(day_sd: float | None, phi: float | None, n_days: int) -> float | None:
+    """Upper end of the :data:`DAY_SD_CONFIDENCE` interval of the day-level scale.
+
+    The change test plugs the day-level scale in as known, but a few dozen persistent days
+    estimate it loosely and mostly too low: the sample variance of ``n`` AR(1) values with
+    coefficient ``phi`` is short of the truth by a share ``(1 + phi) / ((1 - phi) n)`` and
+    behaves like a chi-square with ``n (1 - phi^2) / (1 + phi^2)`` degrees of freedom. An
+    underestimate turns the next run of high days into a consumption change."""
+    if not day_sd or n_days < 3:
+        return day_sd
+    p = float(np.clip(phi or 0.0, 0.0, 0.95))
+    dof = max(n_days * (1.0 - p * p) / (1.0 + p * p), 2.0)
+    bias = max(1.0 - (1.0 + p) / ((1.0 - p) * n_days), 0.5)
+    low = float(stats.chi2.ppf(1.0 - DAY_SD_CONFIDENCE, dof))
+    return float(day_sd * math.sqrt(dof / (low * bias)))
 
 
 def _occupancy_contrast(e: np.ndarray, ok: np.ndarray, days: np.ndarray, starts: np.ndarray,
@@ -331,8 +350,10 @@ def residual_structure(
         upper = (excess + var_h) * (n_contrasts - 1) / low_quantile
         amplitude_sd = math.sqrt(max(upper - var_h, amp_var))
     out["occupancy_contrast"] = base.get("contrast")
+    n_days = int(out["daily"]["n_days"])
     out["simulation"] = {
-        "day_sd": base["day_sd"],
+        "day_sd": _day_sd_upper(base["day_sd"], base["day_phi"], n_days),
+        "day_sd_estimate": base["day_sd"],
         "day_phi": base["day_phi"],
         "hour_sd": base["hour_sd"],
         "hour_rho": base["hour_rho"],
@@ -340,7 +361,8 @@ def residual_structure(
         "unoccupied_factor": unocc_factor,
     }
     out["occupancy_model"] = None if contrast is None else {
-        "day_sd": day_sd,
+        "day_sd": _day_sd_upper(day_sd, day_phi, n_days),
+        "day_sd_estimate": day_sd,
         "day_phi": day_phi,
         "hour_sd": hour_sd,
         "hour_rho": hour_rho,
