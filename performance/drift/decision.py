@@ -450,19 +450,38 @@ def _hourly_scan(e: np.ndarray, ok: np.ndarray, steps: np.ndarray, block: np.nda
             "se": load_after / float(norm[k])}
 
 
+def extrapolation_immaterial(predicted: np.ndarray, held: np.ndarray,
+                             thresholds: DriftThresholds | None = None) -> np.ndarray:
+    """Rows whose prediction moves by less than the policy minimum (``min_shift``, 5 %) of
+    itself when every driver is held at the edge of its training range (``held``: the
+    predictions on the clipped drivers): the model extrapolates there, but what it extrapolates
+    does not matter (a heating baseline in a warm spell, flat above its balance point)."""
+    th = thresholds or DriftThresholds()
+    p = np.asarray(predicted, dtype=float)
+    h = np.asarray(held, dtype=float)
+    ok = np.isfinite(p) & np.isfinite(h)
+    gap = np.abs(np.where(ok, p - h, np.inf))
+    return ok & (gap < th.min_shift * np.abs(np.where(ok, p, 0.0)))
+
+
 def coverage(reference: dict[str, Any], drivers: dict[str, np.ndarray], n: int,
-             thresholds: DriftThresholds | None = None) -> dict[str, Any]:
+             thresholds: DriftThresholds | None = None, *, immaterial: np.ndarray | None = None) -> dict[str, Any]:
     """Rows the version must extrapolate to: a driver value with too few training rows near it
     (outside the training range beyond the neighbourhood, or in sparse ground inside it).
 
+    ``immaterial`` flags rows where extrapolating does not move the prediction by a material
+    amount (:func:`extrapolation_immaterial`): outside the range they are not counted as
+    uncovered (``immaterial_share``); sparse ground inside the range always counts.
+
     Returns ``{"covered" (row mask), "dense" (rows whose every driver sits in dense training
-    ground, where a consumption change is judged), "uncovered_share", "outside_share", "sparse_share", "level",
-    "drivers": {name: {"outside_share", "sparse_share"}}}``."""
+    ground, where a consumption change is judged), "uncovered_share", "outside_share", "sparse_share",
+    "immaterial_share", "level", "drivers": {name: {"outside_share", "sparse_share"}}}``."""
     th = thresholds or DriftThresholds()
     covered = np.ones(n, dtype=bool)
     dense = np.ones(n, dtype=bool)
     valid = np.zeros(n, dtype=bool)
     outside_any = np.zeros(n, dtype=bool)
+    sparse_inside = np.zeros(n, dtype=bool)
     per_driver: dict[str, Any] = {}
     for name, ref in reference["drivers"].items():
         if not ref.get("n") or name not in drivers:
@@ -484,6 +503,7 @@ def coverage(reference: dict[str, Any], drivers: dict[str, np.ndarray], n: int,
         # dense training ground next to it is covered; far outside, the density is zero.
         uncovered = ok & (np.maximum(near, at_value) < th.coverage_density)
         sparse = uncovered & ~outside
+        sparse_inside |= sparse
         covered &= ~uncovered
         dense &= ~ok | (np.maximum(near, at_value) >= th.judge_density)
         outside_any |= outside
@@ -491,13 +511,19 @@ def coverage(reference: dict[str, Any], drivers: dict[str, np.ndarray], n: int,
         per_driver[name] = {"outside_share": float(outside.sum() / m), "sparse_share": float(sparse.sum() / m)}
     m = max(int(valid.sum()), 1)
     uncovered = valid & ~covered
+    dropped = np.zeros(n, dtype=bool)
+    if immaterial is not None:
+        dropped = uncovered & ~sparse_inside & np.asarray(immaterial, dtype=bool)
+        uncovered &= ~dropped
+        covered |= dropped
     share = float(uncovered.sum() / m) if valid.any() else 0.0
     sparse_any = uncovered & ~outside_any
     level = ("critical" if share >= th.extrapolation_critical else "warning" if share >= th.extrapolation_warning
              else "none") if int(valid.sum()) >= th.min_rows else "none"
     return {"covered": covered | ~valid, "dense": dense, "uncovered_share": share,
             "outside_share": float((valid & outside_any).sum() / m),
-            "sparse_share": float(sparse_any.sum() / m), "level": level, "drivers": per_driver}
+            "sparse_share": float(sparse_any.sum() / m), "immaterial_share": float(dropped.sum() / m),
+            "level": level, "drivers": per_driver}
 
 
 def _effective_dof(noise: dict[str, float], n: int, interval: float) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 from ._json import _clean
 from .concept import concept_drift
 from .data import _extrapolation_rows, data_drift
-from .decision import consumption_change, coverage, decide, isolated_spikes, model_error
+from .decision import consumption_change, coverage, decide, extrapolation_immaterial, isolated_spikes, model_error
 from .thresholds import (
     DriftThresholds,
     _component_scores,
@@ -142,6 +142,7 @@ def check_drift(
     in_sample: np.ndarray | None = None,
     days: np.ndarray | None = None,
     occupied: np.ndarray | None = None,
+    held: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One drift check of a current window against a stored reference: the numeric verdict.
 
@@ -153,6 +154,9 @@ def check_drift(
             (``in_sample_rows``) and never judged.
         occupied: rows in the version's occupied hours (its schedule), for the consumption-change
             test's occupancy-aware noise model.
+        held: the version's predictions with every driver clipped to its training range; rows
+            beyond the range where they differ from the predictions (``actual - residuals``) by
+            less than ``min_shift`` are not counted as uncovered (``coverage.immaterial_share``).
 
     Returns ``{"data_drift", "concept_drift", "drift_detected", "drift_score", "severity",
     "cause", "consumption_change", "coverage", "model_error", "details"}``.  ``cause`` is
@@ -169,7 +173,8 @@ def check_drift(
     data = data_drift(reference, current_drivers, th)
     concept = concept_drift(reference, e_judged, actual, n_params, th, drivers=current_drivers)
     extrapolation = _extrapolation_rows(reference, current_drivers)
-    cover = coverage(reference, current_drivers, n, th)
+    immaterial = None if held is None else extrapolation_immaterial(np.asarray(actual, dtype=float) - e, held, th)
+    cover = coverage(reference, current_drivers, n, th, immaterial=immaterial)
     uncovered = judged & ~cover.pop("covered")
     # Consumption is judged on densely covered hours only: elsewhere the baseline extrapolates
     # or has seen little, and its residuals say more about coverage than about the machine.
@@ -210,6 +215,9 @@ def check_drift(
         reasons.append(f"{_pct(cover['uncovered_share'])} of hours have a driver outside the training range "
                        f"({_pct(cover['outside_share'])}) or where training data is sparse "
                        f"({_pct(cover['sparse_share'])})")
+        if cover.get("immaterial_share"):
+            reasons.append(f"{_pct(cover['immaterial_share'])} more lie beyond the range where the model's "
+                           f"prediction moves by less than {_pct(th.min_shift)}: not counted")
         if cover["level"] == "critical":
             reasons.append(f"the model fails on those hours: error ratio {cover['error_ratio']:.2f} "
                            f"(p = {cover['error_pvalue']:.2g})")

@@ -117,6 +117,22 @@ def drift_impact(*, change: dict[str, Any], window_end: datetime, interval_hours
     }
 
 
+def _held_prediction(pipeline, reference: dict[str, Any], frame: pd.DataFrame, predicted: np.ndarray) -> np.ndarray:
+    """The version's predictions with every driver clipped to its training range: what the model
+    says without extrapolating. Only re-predicted when some driver lies outside its range."""
+    held = None
+    for name, ref in reference["drivers"].items():
+        if name not in frame or not ref.get("n") or ref.get("min") is None or ref.get("max") is None:
+            continue
+        x = frame[name].to_numpy(dtype=float)
+        clipped = np.clip(x, float(ref["min"]), float(ref["max"]))
+        if np.any(np.isfinite(x) & (clipped != x)):
+            if held is None:
+                held = frame.copy()
+            held[name] = clipped
+    return predicted if held is None else predict(pipeline, held)
+
+
 def drift_judge(*, pipeline, reference: dict[str, Any], frame: pd.DataFrame, thresholds: DriftThresholds,
                 training_window: tuple | None = None, policy: dict | None = None,
                 time_zone: str | None = None) -> dict[str, Any]:
@@ -143,7 +159,8 @@ def drift_judge(*, pipeline, reference: dict[str, Any], frame: pd.DataFrame, thr
     days = (local.to_numpy(dtype="datetime64[D]").astype(np.int64))
     # No parameter is fitted on the current window, so its NMBE and CV(RMSE) lose no degrees of freedom.
     result = check_drift(reference, drivers, residuals, actual, 0, thresholds, seconds=seconds, in_sample=in_sample,
-                         days=days, occupied=window_occupied(reference, frame["timestamp"]))
+                         days=days, occupied=window_occupied(reference, frame["timestamp"]),
+                         held=_held_prediction(pipeline, reference, frame, predicted))
     concept = result["concept_drift"]
     interval_h = float(reference["residuals"].get("interval_seconds") or 3600.0) / 3600.0
     result["in_sample_hours"] = float(in_sample.sum() * interval_h)

@@ -62,3 +62,38 @@ def test_without_a_schedule_nothing_is_stored_and_no_row_is_occupied():
     reference = drift_reference_build(fit=fit, frame=train)
     assert "occupancy" not in reference
     assert window_occupied(reference, train["timestamp"]) is None
+
+
+def _shifted_week(shift: float) -> pd.DataFrame:
+    # The plant's own heating law (3 kWh per K below 16 °C) in a week `shift` K warmer or colder.
+    week = _plant("2025-03-27", 7, seed=4)
+    before = 3.0 * np.maximum(16.0 - week["outdoor_temp_c"], 0.0)
+    week["outdoor_temp_c"] += shift
+    week["energy_kwh"] += 3.0 * np.maximum(16.0 - week["outdoor_temp_c"], 0.0) - before
+    return week
+
+
+def test_coverage_counts_the_hours_where_extrapolating_moves_the_prediction():
+    train = _plant("2025-01-20", 60)
+    fit = fit_baseline(train, time_zone=ZONE)
+    reference = drift_reference_build(fit=fit, frame=train)
+
+    def judge(week):
+        return drift_judge(pipeline=fit.pipeline, reference=reference, frame=week, thresholds=DriftThresholds(),
+                           training_window=(fit.training_start, fit.training_end), policy=policy_for(None),
+                           time_zone=ZONE)
+
+    # Far colder than any training hour: the heating slope carries the prediction well past the
+    # edge of the range, and those hours are uncovered.
+    cold = judge(_shifted_week(-12.0))
+    assert cold["cause"] == "coverage" and cold["severity"] == "warning"
+    assert cold["coverage"]["uncovered_share"] > 0.4
+    assert cold["coverage"]["uncovered_share"] > 2 * cold["coverage"]["immaterial_share"]
+    # A warm spell beyond the training range: the baseline is flat above its balance point, so
+    # holding the temperature at the range's edge changes nothing that matters. Counted, reported,
+    # never alerted.
+    warm = judge(_shifted_week(12.0))
+    cover = warm["coverage"]
+    assert cover["outside_share"] > 0.6 and cover["immaterial_share"] > 0.6
+    assert cover["uncovered_share"] < 0.05 and cover["level"] == "none"
+    assert warm["severity"] == "none" and warm["cause"] == "none"
