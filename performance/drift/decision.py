@@ -537,9 +537,14 @@ def _effective_dof(noise: dict[str, float], n: int, interval: float) -> float:
     if var <= 0:
         return float(n)
     k = np.arange(1, n)
-    r = (noise["hour_sd"] ** 2 * noise["hour_rho"] ** k + noise["day_sd"] ** 2 * noise["day_phi"] ** (k / per_day)
-         * (k < per_day).astype(float) + noise["day_sd"] ** 2 * noise["day_phi"] ** np.floor(k / per_day)
-         * (k >= per_day)) / var
+    # Two readings k apart share their day in a share 1 - f of the pairs (f = (k mod day) / day)
+    # and lie q or q + 1 days apart otherwise: the day level's correlation at lag k is
+    # (1 - f) phi^q + f phi^(q + 1), fully within a day even when days are independent (phi 0).
+    q = np.floor(k / per_day)
+    f = k / per_day - q
+    phi = float(np.clip(noise["day_phi"], 0.0, 0.99))
+    day_r = (1.0 - f) * phi**q + f * phi ** (q + 1.0)
+    r = (noise["hour_sd"] ** 2 * noise["hour_rho"] ** k + noise["day_sd"] ** 2 * day_r) / var
     return float(max(n / (1.0 + 2.0 * np.sum(r * r * (1 - k / n))), 2.0))
 
 

@@ -264,3 +264,20 @@ def test_with_the_occupied_hours_known_the_scan_models_a_profile_amplitude():
     change = consumption_change(reference, e, actual, seconds=seconds, drivers=drivers, occupied=occ)
     assert change["detected"] and change["direction"] == "up"
     assert abs(change["change_point"] - 80) <= 6
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.8])
+def test_effective_dof_of_a_mean_square_counts_the_day_level_within_a_day(phi):
+    from performance.drift.decision import _effective_dof
+
+    # Exact degrees of freedom of the mean square of a week of hourly two-level noise (days
+    # aligned with midnight): n^2 var^2 / sum_ij C_ij^2.
+    n, hour_sd, rho, day_sd = 168, 6.0, 0.85, 3.5
+    t = np.arange(n)
+    day = t // 24
+    cov = hour_sd**2 * rho ** np.abs(t[:, None] - t[None, :]) + day_sd**2 * phi ** np.abs(day[:, None] - day[None, :])
+    exact = n * n * cov[0, 0] ** 2 / float((cov * cov).sum())
+    noise = {"hour_sd": hour_sd, "hour_rho": rho, "day_sd": day_sd, "day_phi": phi}
+    assert _effective_dof(noise, n, 3600.0) == pytest.approx(exact, rel=0.1)
+    # The day level lowers them even when days are independent of each other.
+    assert _effective_dof(noise, n, 3600.0) < 0.85 * _effective_dof({**noise, "day_sd": 0.0}, n, 3600.0)
