@@ -38,7 +38,8 @@ size whatever the length of the window:
     ``amplitude_sd``, a day's shift of its occupied hours alone, independent from day to day (a
     profile amplitude; 0 unless the occupancy contrast shows one clearly), whose part of every
     moment is taken out before the two-level fit; ``amplitude_sd`` is the upper end of its 90 %
-    interval, ``amplitude_sd_estimate`` the point estimate.
+    interval, ``amplitude_sd_estimate`` the point estimate; with an amplitude, ``day_sd`` is
+    the day level's point estimate (the two trade variance; one upper end is enough).
 ``blocks``
     for a block bootstrap: ``length`` (readings per block: one week of hourly readings, 28 daily
     readings), ``values`` (at most :data:`MAX_BLOCKS` runs of consecutive complete readings,
@@ -64,7 +65,6 @@ _MAD_TO_SD = 1.482602218505602
 AMPLITUDE_RATIO = 1.5
 AMPLITUDE_CONFIDENCE = 0.9
 DAY_SD_CONFIDENCE = 0.9
-DAY_SD_MAX_FACTOR = 1.5
 
 
 def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
@@ -142,17 +142,14 @@ def _day_sd_upper(day_sd: float | None, phi: float | None, n_days: int) -> float
     estimate it loosely and mostly too low: the sample variance of ``n`` AR(1) values with
     coefficient ``phi`` is short of the truth by a share ``(1 + phi) / ((1 - phi) n)`` and
     behaves like a chi-square with ``n (1 - phi^2) / (1 + phi^2)`` degrees of freedom. An
-    underestimate turns the next run of high days into a consumption change. The bound is at
-    most :data:`DAY_SD_MAX_FACTOR` times the estimate: where the persistence reads near 1 the
-    few degrees of freedom would multiply it by up to 3 and blunt the change test, while the
-    truth seldom lies that far up (at phi 0.8 over 75 days the cap costs 1.5 points of coverage)."""
+    underestimate turns the next run of high days into a consumption change."""
     if not day_sd or n_days < 3:
         return day_sd
     p = float(np.clip(phi or 0.0, 0.0, 0.95))
     dof = max(n_days * (1.0 - p * p) / (1.0 + p * p), 2.0)
     bias = max(1.0 - (1.0 + p) / ((1.0 - p) * n_days), 0.5)
     low = float(stats.chi2.ppf(1.0 - DAY_SD_CONFIDENCE, dof))
-    return float(day_sd * min(math.sqrt(dof / (low * bias)), DAY_SD_MAX_FACTOR))
+    return float(day_sd * math.sqrt(dof / (low * bias)))
 
 
 def _occupancy_contrast(e: np.ndarray, ok: np.ndarray, days: np.ndarray, starts: np.ndarray,
@@ -364,8 +361,12 @@ def residual_structure(
         "occupied_factor": occ_factor,
         "unoccupied_factor": unocc_factor,
     }
+    # In the occupancy-aware fit the day level is what is left once the amplitude is taken out;
+    # the two trade variance, and the amplitude already stands at the upper end of its interval:
+    # the day level stays at its estimate (its persistence, read from a small remainder, can
+    # come near 1 and would multiply an upper bound by up to 3).
     out["occupancy_model"] = None if contrast is None else {
-        "day_sd": _day_sd_upper(day_sd, day_phi, n_days),
+        "day_sd": day_sd if amp_var > 0 else _day_sd_upper(day_sd, day_phi, n_days),
         "day_sd_estimate": day_sd,
         "day_phi": day_phi,
         "hour_sd": hour_sd,
