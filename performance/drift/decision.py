@@ -155,14 +155,14 @@ def onset_scan_applies(reference: dict[str, Any], noise: dict[str, float]) -> bo
     ``ONSET_CONTRAST``). Elsewhere a day-to-day profile amplitude or day-time errors of their own
     would read as a change starting at the shift's first hour: the scan then needs the window's
     occupied hours and the occupancy-aware noise fit (:func:`consumption_change`), else the daily
-    test judges. An amplitude the occupancy-aware fit found rules the plain model out whatever
-    the contrast and the persistence: the plain scan would read one high or low day as a change
-    starting at its first occupied hour."""
+    test judges. Below that persistence, an amplitude the occupancy-aware fit found rules the
+    plain model out whatever the contrast: the plain scan would read one high or low day as a
+    change starting at its first occupied hour."""
+    if noise["hour_rho"] >= ONSET_RHO:
+        return True
     structure = reference["residuals"].get("structure") or {}
     if float((structure.get("occupancy_model") or {}).get("amplitude_sd") or 0.0) > 0.0:
         return False
-    if noise["hour_rho"] >= ONSET_RHO:
-        return True
     contrast = structure.get("occupancy_contrast")
     sim = structure.get("simulation") or {}
     occ, unocc = float(sim.get("occupied_factor") or 1.0), float(sim.get("unoccupied_factor") or 1.0)
