@@ -549,8 +549,15 @@ def _effective_dof(noise: dict[str, float], n: int, interval: float) -> float:
 
 
 def model_error(reference: dict[str, Any], residuals: np.ndarray, usable: np.ndarray,
-                change: dict[str, Any], thresholds: DriftThresholds | None = None) -> dict[str, Any]:
-    """Whether the model got worse without a level shift (error ratio with its F test)."""
+                change: dict[str, Any], thresholds: DriftThresholds | None = None, *,
+                around_level: bool = True) -> dict[str, Any]:
+    """Whether the model got worse without a level shift (error ratio with its F test).
+
+    With ``around_level`` the error is the spread of the usable residuals around their mean: a
+    level the whole window shares (a run of biased days on a stable machine with day-level
+    persistence, or a real change of consumption) is the consumption-change test's to judge,
+    against its policy minimum. Without it the mean counts too: on hours where the model
+    extrapolates, a bias is exactly how it fails."""
     th = thresholds or DriftThresholds()
     e = np.asarray(residuals, dtype=float).copy()
     ok = np.isfinite(e) & usable
@@ -564,7 +571,8 @@ def model_error(reference: dict[str, Any], residuals: np.ndarray, usable: np.nda
     ref_rmse = max(float(res.get("holdout_rmse") or 0.0), float(res["rmse"])) * inflation
     if ref_rmse <= 0:
         return out
-    rmse = math.sqrt(float(np.mean(e[ok] ** 2)))
+    centre = float(np.mean(e[ok])) if around_level else 0.0
+    rmse = math.sqrt(float(np.mean((e[ok] - centre) ** 2)))
     ratio = rmse / ref_rmse
     interval = float(res.get("interval_seconds") or 3600.0)
     dof = _effective_dof(noise_model(reference), int(ok.sum()), interval)

@@ -192,7 +192,7 @@ def check_drift(
     # ratio of the uncovered hours themselves, by the model-error test. A degree-day slope that
     # carries on past the training range is a warning (its hours are unvouched for), not a
     # critical fault.
-    beyond = model_error(reference, e, uncovered & ~spikes, {}, th)
+    beyond = model_error(reference, e, uncovered & ~spikes, {}, th, around_level=False)
     cover["error_ratio"], cover["error_pvalue"] = beyond["error_ratio"], beyond["pvalue"]
     if cover["level"] == "critical" and beyond["level"] == "none":
         cover["level"] = "warning"

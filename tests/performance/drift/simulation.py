@@ -176,8 +176,9 @@ def step_runs(rho: float, n_machines: int = 8, runs_per_machine: int = 25, step:
     of the following day (and a random time of week).  The check at the end
     of every following day looks at the latest 168 hours, as the product
     does.  The delay is the time from the step to the end of the first check
-    that reports drift; the change-point error is the reported start minus
-    the true one.
+    that reports the step as a consumption change (the cause a step has, and
+    the one that never retrains by itself); the change-point error is the
+    reported start minus the true one.
     """
     runs = []
     for m, seed in enumerate(machine_seeds(rho, n_machines)):
@@ -193,7 +194,7 @@ def step_runs(rho: float, n_machines: int = 8, runs_per_machine: int = 25, step:
             delay = error = None
             for end in range(WEEK + DAY, n + 1, DAY):
                 result = run_check(machine, d, actual, predicted, end - WEEK, end, thresholds)
-                if result["drift_detected"]:
+                if result["cause"] == "consumption_change":
                     delay = end - at
                     cp = result["concept_drift"]["change_point"]
                     error = None if cp is None else end - WEEK + cp - at

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from performance.drift.data import _effective_size
-from performance.drift.decision import consumption_change, coverage, decide
+from performance.drift.decision import consumption_change, coverage, decide, model_error
 from performance.drift.reference import reference_statistics
 from performance.drift.thresholds import DriftThresholds
 from performance.drift.verdict import check_drift
@@ -86,6 +86,25 @@ def test_in_range_weather_is_not_coverage_but_out_of_range_is(reference):
     assert v["cause"] == "coverage" and v["severity"] == "critical"
     assert v["coverage"]["error_pvalue"] < 0.01
     assert any("the model fails on those hours" in r for r in v["details"]["reasons"])
+
+
+def test_model_error_is_the_spread_around_the_window_level_except_where_the_model_extrapolates(reference):
+    e, _, _, _ = _week(5)
+    usable = np.ones(168, dtype=bool)
+    quiet = model_error(reference, e, usable, {})
+    assert quiet["level"] == "none"
+    # A level the whole week shares (a run of biased days, or a consumption change below the
+    # change test's reach) is the consumption-change test's to judge, not model error: the same
+    # errors 12 kWh higher (1.5 times the reference RMSE) keep the same error ratio.
+    level = model_error(reference, e + 12.0, usable, {})
+    assert level["level"] == "none"
+    assert level["error_ratio"] == pytest.approx(quiet["error_ratio"])
+    # Errors that spread wider are model error, whatever their level.
+    wider = model_error(reference, 2.0 * e + 12.0, usable, {})
+    assert wider["level"] == "critical" and wider["error_ratio"] >= 1.5
+    # Where the model extrapolates, a bias is how it fails: counted.
+    biased = model_error(reference, e + 12.0, usable, {}, around_level=False)
+    assert biased["level"] != "none" and biased["error_ratio"] > level["error_ratio"] + 0.5
 
 
 def test_in_sample_rows_are_counted_and_never_judged(reference):
