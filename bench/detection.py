@@ -137,6 +137,11 @@ def _frame(m: dict, lo: int, hi: int, *, step: float = 0.0, step_at: int | None 
                          "production_units": m["production"][lo:hi], "operating_hours": m["operating_hours"][lo:hi]})
 
 
+def _step_start(seed: int) -> int:
+    """Hour index of the step scenarios' step: a random hour of the fourth monitoring day."""
+    return TRAIN_DAYS * 24 + 24 * 3 + int(np.random.default_rng(seed + 7).integers(0, 24))
+
+
 def run(process: str, seed: int) -> dict:
     """Every scenario of one run; returns plain figures."""
     _setup()
@@ -182,8 +187,7 @@ def run(process: str, seed: int) -> dict:
     out["warm_cause"] = warm["cause"]
 
     def step_case(size: float, days: int, with_warm: bool) -> dict:
-        rng = np.random.default_rng(seed + 7)
-        at = train_end + 24 * 3 + int(rng.integers(0, 24))
+        at = _step_start(seed)
         warm_span = (at - 24, at + 24 * days) if with_warm else None
         for k in range(1, days + 1):
             # Daily checks of the latest 7 days; the first ones still hold training hours, which
@@ -326,7 +330,7 @@ def warm_bias(process: str, runs: int = 40, threshold: float = 0.03) -> dict:
         m = machine(process, seed)
         train_end = TRAIN_DAYS * 24
         fit = fit_baseline(_frame(m, 0, train_end))
-        at = train_end + 24 * 3 + int(np.random.default_rng(seed + 7).integers(0, 24))
+        at = _step_start(seed)
         for span, out in ((None, cold), ((at - 24, at + 168), warm)):
             frame = _frame(m, at, at + 168, warm=span)
             truth = frame["energy_kwh"].to_numpy() - m["noise"][at:at + 168]
