@@ -142,8 +142,10 @@ def _step_start(seed: int) -> int:
     return TRAIN_DAYS * 24 + 24 * 3 + int(np.random.default_rng(seed + 7).integers(0, 24))
 
 
-def run(process: str, seed: int) -> dict:
-    """Every scenario of one run; returns plain figures."""
+def product(process: str, seed: int) -> tuple[dict, int, object]:
+    """One machine on the product path: the machine, the end of its training and ``check(end,
+    **scenario)``, the service's verdict on the 7 days before hour ``end`` (default fit, the
+    training hook's stored reference, ``drift_judge`` with the default policy)."""
     _setup()
     from django.conf import settings
     from django.utils.module_loading import import_string
@@ -164,8 +166,18 @@ def run(process: str, seed: int) -> dict:
 
     def check(end: int, **kw) -> dict:
         frame = _frame(m, end - 168, end, **kw)
-        v = drift_judge(pipeline=fit.pipeline, reference=reference, frame=frame, thresholds=th,
-                        training_window=window, policy=policy)
+        return drift_judge(pipeline=fit.pipeline, reference=reference, frame=frame, thresholds=th,
+                           training_window=window, policy=policy)
+
+    return m, train_end, check
+
+
+def run(process: str, seed: int) -> dict:
+    """Every scenario of one run; returns plain figures."""
+    m, train_end, judge = product(process, seed)
+
+    def check(end: int, **kw) -> dict:
+        v = judge(end, **kw)
         cp = v["consumption_change"]["change_point"]
         return {"severity": v["severity"], "cause": v["cause"],
                 "change_point": None if cp is None else pd.Timestamp(cp),

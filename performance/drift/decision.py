@@ -35,7 +35,8 @@ A check can see three things, and each has its own test:
     a week's 10 % step). Its change point is the scan's best start and its estimate and interval
     the generalised least-squares ones. ``scan`` says which test judged the window.
 
-    Critical: at least ``nmbe_critical``, its interval above ``min_shift`` and two days
+    Critical: at least ``nmbe_critical``, its scan-wide interval (the estimate +- the scan's
+    threshold times its standard error, ``ci_scan_relative``) above ``min_shift`` and two days
     (``CRITICAL_HOURS``) of evidence.
 ``coverage``
     Hours where a driver lies outside the training range or in a sparsely covered part of it
@@ -254,8 +255,9 @@ def consumption_change(
             scan's occupancy-aware noise model.
 
     Returns ``{"significant", "detected", "level", "statistic", "threshold", "change_point"
-    (row index or None), "shift_kwh" (per reading), "shift_relative", "ci_relative",
-    "direction", "kwh_since_change", "hours_after", "noise", "scan" ("daily" or "hourly")}``.
+    (row index or None), "shift_kwh" (per reading), "shift_relative", "ci_relative" (pointwise
+    95 %), "ci_scan_relative" (scan-wide), "direction", "kwh_since_change", "hours_after", "noise",
+    "scan" ("daily" or "hourly")}``.
     """
     th = thresholds or DriftThresholds()
     e = np.asarray(residuals, dtype=float)
@@ -266,8 +268,8 @@ def consumption_change(
         ok &= np.asarray(usable, dtype=bool)
     out: dict[str, Any] = {"significant": False, "detected": False, "level": "none", "statistic": None,
                            "threshold": None, "change_point": None, "shift_kwh": None, "shift_relative": None,
-                           "ci_relative": None, "direction": None, "kwh_since_change": None, "hours_after": None,
-                           "noise": None, "scan": None}
+                           "ci_relative": None, "ci_scan_relative": None, "direction": None,
+                           "kwh_since_change": None, "hours_after": None, "noise": None, "scan": None}
     if ok.sum() < th.min_rows:
         return _clean(out)
     interval = float(reference["residuals"].get("interval_seconds") or 3600.0)
@@ -371,12 +373,15 @@ def _finish(out, e, y, ok, tau, block, n_blocks, idx, cov, interval, n, th, gls=
         shift, se_tau = gls["delta"], gls["se"]
     rel = shift / predicted_after if predicted_after > 0 else None
     ci = (shift - 1.96 * se_tau, shift + 1.96 * se_tau)
+    margin = float(out["threshold"]) * se_tau
     out.update({
         "significant": True,
         "change_point": tau,
         "shift_kwh": shift,
         "shift_relative": rel,
         "ci_relative": [ci[0] / predicted_after, ci[1] / predicted_after] if predicted_after > 0 else None,
+        "ci_scan_relative": ([(shift - margin) / predicted_after, (shift + margin) / predicted_after]
+                             if predicted_after > 0 else None),
         "direction": "up" if shift > 0 else "down",
         "hours_after": float(after.sum() * interval / 3600.0),
     })
@@ -385,8 +390,14 @@ def _finish(out, e, y, ok, tau, block, n_blocks, idx, cov, interval, n, th, gls=
     excludes_zero = ci[0] > 0 or ci[1] < 0
     if rel is not None and excludes_zero and abs(rel) >= th.min_shift:
         out["detected"] = True
-        # Critical: at least the critical size, and surely (95 %) above the practical minimum.
-        low = min(abs(ci[0]), abs(ci[1])) / predicted_after
+        # Critical: at least the critical size, and surely above the practical minimum. "Surely"
+        # is judged on the scan-wide interval, the estimate +- the scan's own threshold times its
+        # standard error: the change point is the best of every candidate start, so the estimate
+        # there is pulled away from zero and a pointwise 95 % interval around it is too narrow
+        # (a stable window that only just crosses the threshold can show a 10 % shift whose
+        # pointwise interval clears 5 %). The same margin that declared a change must also clear
+        # the minimum before it is called critical.
+        low = (abs(shift) - margin) / predicted_after
         # Two days of evidence at least before a change is called critical: one odd day (a cold
         # snap at the edge of the training ground, a holiday) can look like a large shift.
         sure = low >= th.min_shift and out["hours_after"] >= CRITICAL_HOURS

@@ -9,7 +9,15 @@ import numpy as np
 from ._json import _clean
 from .concept import concept_drift
 from .data import _extrapolation_rows, data_drift
-from .decision import consumption_change, coverage, decide, extrapolation_immaterial, isolated_spikes, model_error
+from .decision import (
+    CRITICAL_HOURS,
+    consumption_change,
+    coverage,
+    decide,
+    extrapolation_immaterial,
+    isolated_spikes,
+    model_error,
+)
 from .thresholds import (
     DriftThresholds,
     _component_scores,
@@ -208,6 +216,18 @@ def check_drift(
         lo, hi = change["ci_relative"]
         reasons.append(f"consumption {change['direction']} {_pct_signed(change['shift_relative'])} against the "
                        f"baseline (95 % interval {_pct_signed(lo)} to {_pct_signed(hi)})")
+        if abs(change["shift_relative"]) >= th.nmbe_critical and change.get("ci_scan_relative"):
+            # Why a change of the critical size is critical or not, in the evidence's own terms.
+            slo, shi = change["ci_scan_relative"]
+            scan_wide = f"scan-wide interval {_pct_signed(slo)} to {_pct_signed(shi)}"
+            if change["level"] == "critical":
+                reasons.append(f"{scan_wide} clears the {_pct(th.min_shift)} minimum: critical")
+            elif min(abs(slo), abs(shi)) >= th.min_shift and slo * shi > 0:
+                reasons.append(f"{change['hours_after']:.0f} hours since the change: a warning until "
+                               f"{CRITICAL_HOURS} hours confirm it")
+            else:
+                reasons.append(f"{scan_wide} does not clear the {_pct(th.min_shift)} minimum: a warning "
+                               f"until more hours confirm it")
     elif change.get("significant"):
         reasons.append(f"small consumption change {_pct_signed(change['shift_relative'])}, below the "
                        f"{_pct(th.min_shift)} minimum: not alerted")
