@@ -35,9 +35,9 @@ A check can see three things, and each has its own test:
     a week's 10 % step). Its change point is the scan's best start and its estimate and interval
     the generalised least-squares ones. ``scan`` says which test judged the window.
 
-    Critical: at least ``nmbe_critical``, its scan-wide interval (the estimate +- the scan's
-    threshold times its standard error, ``ci_scan_relative``) above ``min_shift`` and two days
-    (``CRITICAL_HOURS``) of evidence.
+    Critical: at least ``nmbe_critical``, its scan-wide 95 % interval (the estimate +- ``band``,
+    the 95 % quantile of the scan's maximum statistic under no change, times its standard error:
+    ``ci_scan_relative``) above ``min_shift`` and two days (``CRITICAL_HOURS``) of evidence.
 ``coverage``
     Hours where a driver lies outside the training range or in a sparsely covered part of it
     (fewer than ``coverage_density`` of training rows within ``coverage_bandwidth`` reference
@@ -82,6 +82,8 @@ ONSET_SCALE_RATIO = 1.5
 ONSET_ALPHA_SHARE = 0.2
 ONSET_SIMULATIONS = 10000
 ONSET_CANDIDATES = 400
+# A critical change's interval is simultaneous over the scanned starts at this level (two-sided).
+SIMULTANEOUS_LEVEL = 0.05
 
 
 def noise_model(reference: dict[str, Any], occupancy: bool = False) -> dict[str, float]:
@@ -254,9 +256,9 @@ def consumption_change(
         occupied: the version's occupied hours among the rows (its schedule), for the hourly
             scan's occupancy-aware noise model.
 
-    Returns ``{"significant", "detected", "level", "statistic", "threshold", "change_point"
+    Returns ``{"significant", "detected", "level", "statistic", "threshold", "band", "change_point"
     (row index or None), "shift_kwh" (per reading), "shift_relative", "ci_relative" (pointwise
-    95 %), "ci_scan_relative" (scan-wide), "direction", "kwh_since_change", "hours_after", "noise",
+    95 %), "ci_scan_relative" (scan-wide 95 %), "direction", "kwh_since_change", "hours_after", "noise",
     "scan" ("daily" or "hourly")}``.
     """
     th = thresholds or DriftThresholds()
@@ -267,8 +269,8 @@ def consumption_change(
     if usable is not None:
         ok &= np.asarray(usable, dtype=bool)
     out: dict[str, Any] = {"significant": False, "detected": False, "level": "none", "statistic": None,
-                           "threshold": None, "change_point": None, "shift_kwh": None, "shift_relative": None,
-                           "ci_relative": None, "ci_scan_relative": None, "direction": None,
+                           "threshold": None, "band": None, "change_point": None, "shift_kwh": None,
+                           "shift_relative": None, "ci_relative": None, "ci_scan_relative": None, "direction": None,
                            "kwh_since_change": None, "hours_after": None, "noise": None, "scan": None}
     if ok.sum() < th.min_rows:
         return _clean(out)
@@ -303,7 +305,7 @@ def consumption_change(
         out["scan"] = "hourly"
         if scan is None:
             return _clean(out)
-        out["statistic"], out["threshold"] = scan["statistic"], scan["threshold"]
+        out["statistic"], out["threshold"], out["band"] = scan["statistic"], scan["threshold"], scan["band"]
         if scan["statistic"] < scan["threshold"]:
             return _clean(out)
         return _finish(out, e, y, ok, scan["change_point"], block, n_blocks, idx, cov, interval, n, th, gls=scan)
@@ -326,6 +328,7 @@ def consumption_change(
     h = float(np.quantile(null_t, 1.0 - th.change_false_alarm))
     out["statistic"] = float(abs(t[k]))
     out["threshold"] = h
+    out["band"] = float(np.quantile(null_t, 1.0 - SIMULTANEOUS_LEVEL))
     if abs(t[k]) < h:
         return _clean(out)
     # Locate the change to the reading within a block either side of the best boundary: the
@@ -373,7 +376,7 @@ def _finish(out, e, y, ok, tau, block, n_blocks, idx, cov, interval, n, th, gls=
         shift, se_tau = gls["delta"], gls["se"]
     rel = shift / predicted_after if predicted_after > 0 else None
     ci = (shift - 1.96 * se_tau, shift + 1.96 * se_tau)
-    margin = float(out["threshold"]) * se_tau
+    margin = float(out["band"]) * se_tau
     out.update({
         "significant": True,
         "change_point": tau,
@@ -391,12 +394,11 @@ def _finish(out, e, y, ok, tau, block, n_blocks, idx, cov, interval, n, th, gls=
     if rel is not None and excludes_zero and abs(rel) >= th.min_shift:
         out["detected"] = True
         # Critical: at least the critical size, and surely above the practical minimum. "Surely"
-        # is judged on the scan-wide interval, the estimate +- the scan's own threshold times its
-        # standard error: the change point is the best of every candidate start, so the estimate
-        # there is pulled away from zero and a pointwise 95 % interval around it is too narrow
-        # (a stable window that only just crosses the threshold can show a 10 % shift whose
-        # pointwise interval clears 5 %). The same margin that declared a change must also clear
-        # the minimum before it is called critical.
+        # is judged on the scan-wide 95 % interval, the estimate +- the 95 % quantile of the
+        # scan's maximum statistic (``band``) times its standard error: the change point is the
+        # best of every candidate start, so the estimate there is pulled away from zero and a
+        # pointwise 95 % interval around it is too narrow (a stable window that only just crosses
+        # the threshold can show a 10 % shift whose pointwise interval clears 5 %).
         low = (abs(shift) - margin) / predicted_after
         # Two days of evidence at least before a change is called critical: one odd day (a cold
         # snap at the edge of the training ground, a holiday) can look like a large shift.
@@ -423,8 +425,8 @@ def _hourly_scan(e: np.ndarray, ok: np.ndarray, steps: np.ndarray, block: np.nda
     simulated from independent normals in the whitened space (seeded). Long windows scan every
     ``ceil(m / ONSET_CANDIDATES)``-th reading.
 
-    Returns ``{"statistic", "threshold", "change_point" (row index), "delta" (kWh per reading
-    after the change, averaged), "se"}``, or ``None`` when the load is zero throughout.
+    Returns ``{"statistic", "threshold", "band" (the null's 95 % quantile), "change_point" (row
+    index), "delta" (kWh per reading after the change, averaged), "se"}``, or ``None`` when the load is zero throughout.
     """
     from scipy.linalg import solve_triangular
 
@@ -461,6 +463,7 @@ def _hourly_scan(e: np.ndarray, ok: np.ndarray, steps: np.ndarray, block: np.nda
     # delta (relative) and its standard error, in kWh per reading at the mean load after the change.
     load_after = float(load[cand[k]:].mean())
     return {"statistic": float(abs(z[k])), "threshold": float(np.quantile(null, 1.0 - alpha)),
+            "band": float(np.quantile(null, 1.0 - SIMULTANEOUS_LEVEL)),
             "change_point": int(rows[cand[k]]), "delta": float(z[k] / norm[k]) * load_after,
             "se": load_after / float(norm[k])}
 

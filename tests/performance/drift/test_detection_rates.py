@@ -56,7 +56,7 @@ def test_a_stable_window_that_only_just_crosses_the_scan_threshold_is_never_crit
     # Two stable machines of the bench's 300 (seed, daily check) that were called critical: the
     # scan's best start only just crossed its threshold, and the estimate there, the best of every
     # start, was a 10-13 % shift whose pointwise 95 % interval cleared the 5 % minimum. The
-    # scan-wide interval (the threshold times the standard error) does not: a warning.
+    # scan-wide 95 % interval (simultaneous over the scanned starts) does not: a warning.
     bench = _bench()
     _, train_end, judge = bench.product(process, seed)
     verdict = judge(train_end + 7 * 24 + 24 * day)
