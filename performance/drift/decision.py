@@ -258,7 +258,8 @@ def consumption_change(
 
     Returns ``{"significant", "detected", "level", "statistic", "threshold", "band", "change_point"
     (row index or None), "shift_kwh" (per reading), "shift_relative", "ci_relative" (pointwise
-    95 %), "ci_scan_relative" (scan-wide 95 %), "direction", "kwh_since_change", "hours_after", "noise",
+    95 %), "ci_scan_relative" (scan-wide 95 %), "scan_clears_minimum" (that interval above ``min_shift``;
+    judged for detected changes), "direction", "kwh_since_change", "hours_after", "noise",
     "scan" ("daily" or "hourly")}``.
     """
     th = thresholds or DriftThresholds()
@@ -270,7 +271,8 @@ def consumption_change(
         ok &= np.asarray(usable, dtype=bool)
     out: dict[str, Any] = {"significant": False, "detected": False, "level": "none", "statistic": None,
                            "threshold": None, "band": None, "change_point": None, "shift_kwh": None,
-                           "shift_relative": None, "ci_relative": None, "ci_scan_relative": None, "direction": None,
+                           "shift_relative": None, "ci_relative": None, "ci_scan_relative": None,
+                           "scan_clears_minimum": None, "direction": None,
                            "kwh_since_change": None, "hours_after": None, "noise": None, "scan": None}
     if ok.sum() < th.min_rows:
         return _clean(out)
@@ -399,10 +401,10 @@ def _finish(out, e, y, ok, tau, block, n_blocks, idx, cov, interval, n, th, gls=
         # best of every candidate start, so the estimate there is pulled away from zero and a
         # pointwise 95 % interval around it is too narrow (a stable window that only just crosses
         # the threshold can show a 10 % shift whose pointwise interval clears 5 %).
-        low = (abs(shift) - margin) / predicted_after
+        out["scan_clears_minimum"] = bool((abs(shift) - margin) / predicted_after >= th.min_shift)
         # Two days of evidence at least before a change is called critical: one odd day (a cold
         # snap at the edge of the training ground, a holiday) can look like a large shift.
-        sure = low >= th.min_shift and out["hours_after"] >= CRITICAL_HOURS
+        sure = out["scan_clears_minimum"] and out["hours_after"] >= CRITICAL_HOURS
         out["level"] = "critical" if abs(rel) >= th.nmbe_critical and sure else "warning"
     return _clean(out)
 

@@ -222,7 +222,7 @@ def check_drift(
             scan_wide = f"scan-wide interval {_pct_signed(slo)} to {_pct_signed(shi)}"
             if change["level"] == "critical":
                 reasons.append(f"{scan_wide} clears the {_pct(th.min_shift)} minimum: critical")
-            elif min(abs(slo), abs(shi)) >= th.min_shift and slo * shi > 0:
+            elif change.get("scan_clears_minimum"):
                 reasons.append(f"{change['hours_after']:.0f} hours since the change: a warning until "
                                f"{CRITICAL_HOURS} hours confirm it")
             else:

@@ -63,13 +63,14 @@ def test_critical_asks_the_scan_wide_interval_to_clear_the_minimum(reference):
         e, actual, drivers, seconds = _week(seed, step=0.15, at=80)
         change = consumption_change(reference, e, actual, seconds=seconds, drivers=drivers)
         assert change["level"] == "critical" and change["ci_scan_relative"][0] >= 0.05
+        assert change["scan_clears_minimum"] is True
     # A 10 % estimate whose pointwise interval clears the minimum but whose scan-wide one does not
     # (the change point is the best of every start): a warning.
     e, actual, drivers, seconds = _week(6, step=0.10, at=110)
     change = consumption_change(reference, e, actual, seconds=seconds, drivers=drivers)
     assert change["detected"] and change["shift_relative"] >= 0.10 and change["hours_after"] >= 48
     assert change["ci_relative"][0] >= 0.05 > change["ci_scan_relative"][0]
-    assert change["level"] == "warning"
+    assert change["level"] == "warning" and change["scan_clears_minimum"] is False
     # The band is the 95 % quantile of the scan's maximum statistic: wider than 1.96, narrower than
     # the detection threshold (at the per-check false-alarm rate).
     assert 1.96 < change["band"] < change["threshold"]
