@@ -1,6 +1,7 @@
 """Detection bench on the product path: false alarms, detection, delay, localisation and kWh.
 
     python bench/detection.py [--runs 40] [--processes all] [--workers 2] [--json out.json]
+                              [--warm-bias | --decompose | --oracle]
 
 Every run simulates one hourly machine (a heating load in outdoor temperature, a production
 load on a weekday day-shift profile, a base load) for 75 training days and 45 monitoring days,
@@ -28,6 +29,11 @@ weather leaves the training ground, or model error).
 ``--warm-bias`` prints the default fit's own error in the week after the step, without noise,
 cold and in the warm spell: how far the baseline itself is off where the warm week takes it.
 
+``--decompose`` judges the warm scenarios of each run four ways, the fitted baseline or the true
+load (:class:`TrueBaseline`), on the hours the product judges (densely covered training ground) or
+on every hour: how much of a step hidden by a warm week is the baseline's own error and how much
+the hours the coverage rule sets aside.
+
 ``--oracle`` prints a bound instead: the power of one check by the best test that knows the
 step's start and size and the noise process exactly (Neyman-Pearson at the per-check rate). A
 target above it is out of reach for any detector at that false-alarm rate.
@@ -36,6 +42,7 @@ target above it is out of reach for any detector at that false-alarm rate.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import statistics
@@ -117,10 +124,26 @@ def machine(process: str, seed: int) -> dict:
     weather = np.repeat(_ar(rng, n // 24, 0.7), 24)[:n] * 3.0 + _ar(rng, n, 0.95) * 1.0
     temp = 6.0 + 0.0 * day + 4.0 * np.sin(2 * np.pi * (hour - 9) / 24) + weather
     production = np.where(occupied, 50.0 + 10.0 * rng.standard_normal(n), 0.0).clip(0)
-    load = 40.0 + 1.2 * production + 3.0 * np.maximum(16.0 - temp, 0.0)
+    load = true_load(production, temp)
     e = noise(process, rng, n, occupied) * NOISE_SHARE * load.mean()
     return {"ts": ts, "temp": temp, "production": production, "operating_hours": occupied.astype(float),
             "load": load, "noise": e, "occupied": occupied, "rng": rng}
+
+
+def true_load(production: np.ndarray, temp: np.ndarray) -> np.ndarray:
+    """The simulated machine's load without noise or step: what a perfect baseline predicts."""
+    return 40.0 + 1.2 * production + 3.0 * np.maximum(16.0 - temp, 0.0)
+
+
+class TrueBaseline:
+    """A baseline that predicts the simulated load exactly (for ``--decompose``): it stands in for
+    the fitted pipeline in ``drift_judge``, so that what is left of a miss is the detector's
+    information, not the baseline's error."""
+
+    named_steps = {"features": type("Drivers", (), {"drivers_": ["production_units", "outdoor_temp_c"]})()}
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        return true_load(df["production_units"].to_numpy(dtype=float), df["outdoor_temp_c"].to_numpy(dtype=float))
 
 
 def _frame(m: dict, lo: int, hi: int, *, step: float = 0.0, step_at: int | None = None,
@@ -129,7 +152,7 @@ def _frame(m: dict, lo: int, hi: int, *, step: float = 0.0, step_at: int | None 
     idx = np.arange(lo, hi)
     if warm is not None:
         temp = temp + 6.0 * ((idx >= warm[0]) & (idx < warm[1]))
-    load = 40.0 + 1.2 * m["production"][lo:hi] + 3.0 * np.maximum(16.0 - temp, 0.0)
+    load = true_load(m["production"][lo:hi], temp)
     energy = load + m["noise"][lo:hi]
     if step_at is not None:
         energy = energy + step * load * (idx >= step_at)
@@ -142,31 +165,45 @@ def _step_start(seed: int) -> int:
     return TRAIN_DAYS * 24 + 24 * 3 + int(np.random.default_rng(seed + 7).integers(0, 24))
 
 
-def product(process: str, seed: int) -> tuple[dict, int, object]:
-    """One machine on the product path: the machine, the end of its training and ``check(end,
-    **scenario)``, the service's verdict on the 7 days before hour ``end`` (default fit, the
-    training hook's stored reference, ``drift_judge`` with the default policy)."""
-    _setup()
+@functools.lru_cache(maxsize=2)
+def _fitted(process: str, seed: int) -> tuple[dict, int, object, dict]:
+    """The machine, its training end, the default fit and the training hook's stored reference."""
     from django.conf import settings
     from django.utils.module_loading import import_string
 
     from baselines.engine.fit import fit_baseline
-    from enms.policy import policy_for
-    from performance.drift.thresholds import DriftThresholds
-    from performance.services.drift import drift_judge
 
     m = machine(process, seed)
     train_end = TRAIN_DAYS * 24
     train = _frame(m, 0, train_end)
     fit = fit_baseline(train)
-    reference = import_string(settings.ENMS_TRAINING_REFERENCE_HOOK)(fit=fit, frame=train)
+    return m, train_end, fit, import_string(settings.ENMS_TRAINING_REFERENCE_HOOK)(fit=fit, frame=train)
+
+
+def product(process: str, seed: int, *, baseline: str = "fit",
+            drift_policy: dict | None = None) -> tuple[dict, int, object]:
+    """One machine on the product path: the machine, the end of its training and ``check(end,
+    **scenario)``, the service's verdict on the 7 days before hour ``end`` (default fit, the
+    training hook's stored reference, ``drift_judge`` with the default policy).
+
+    ``baseline="true"`` judges with :class:`TrueBaseline` in place of the fitted pipeline (the
+    stored reference, its noise model included, stays the fit's); ``drift_policy`` overrides
+    drift thresholds as a machine's policy would (e.g. ``{"judge_density": 0}``: every hour
+    judged)."""
+    _setup()
+    from enms.policy import policy_for
+    from performance.drift.thresholds import DriftThresholds
+    from performance.services.drift import drift_judge
+
+    m, train_end, fit, reference = _fitted(process, seed)
     policy = policy_for(None)
-    th = DriftThresholds.from_dict(policy.get("drift") or {})
+    th = DriftThresholds.from_dict({**(policy.get("drift") or {}), **(drift_policy or {})})
     window = (fit.training_start, fit.training_end)
+    pipeline = {"fit": fit.pipeline, "true": TrueBaseline()}[baseline]
 
     def check(end: int, **kw) -> dict:
         frame = _frame(m, end - 168, end, **kw)
-        return drift_judge(pipeline=fit.pipeline, reference=reference, frame=frame, thresholds=th,
+        return drift_judge(pipeline=pipeline, reference=reference, frame=frame, thresholds=th,
                            training_window=window, policy=policy)
 
     return m, train_end, check
@@ -208,9 +245,8 @@ def run(process: str, seed: int) -> dict:
             r = check(lo_end, step=size, step_at=at, warm=warm_span)
             if r["cause"] == "consumption_change" and r["direction"] == "up":
                 truth_idx = np.arange(at, lo_end)
-                truth = float((size * (40.0 + 1.2 * m["production"][truth_idx]
-                                       + 3.0 * np.maximum(16.0 - (m["temp"][truth_idx] + (6.0 if with_warm else 0.0)),
-                                                          0.0))).sum())
+                truth = float((size * true_load(m["production"][truth_idx],
+                                                m["temp"][truth_idx] + (6.0 if with_warm else 0.0))).sum())
                 cp_err = (r["change_point"] - m["ts"][at]).total_seconds() / 3600.0
                 kwh = r["kwh_since_change"]
                 return {"found": True, "delay_h": (lo_end - at), "cp_err_h": cp_err,
@@ -220,6 +256,32 @@ def run(process: str, seed: int) -> dict:
     out["step10"] = step_case(0.10, 7, False)
     out["step10_warm"] = step_case(0.10, 7, True)
     out["step75"] = step_case(0.075, 14, False)
+    return out
+
+
+DECOMPOSITION = (("fitted", "fit", None), ("fitted, every hour", "fit", {"judge_density": 0.0}),
+                 ("true", "true", None), ("true, every hour", "true", {"judge_density": 0.0}))
+
+
+def decompose(process: str, seed: int) -> dict:
+    """Why a warm week hides a step: the warm scenarios of one run judged four ways, with the
+    fitted baseline or :class:`TrueBaseline`, on the hours the product judges (densely covered
+    training ground) or on every hour (``judge_density`` 0). The fitted baseline on its covered
+    hours is the product; the gap to the true baseline on the same hours is the baseline's own
+    error, and the gap from there to every hour is the information the coverage rule sets aside."""
+    out: dict = {"process": process, "seed": seed}
+    at = _step_start(seed)
+    for label, baseline, drift_policy in DECOMPOSITION:
+        m, train_end, judge = product(process, seed, baseline=baseline, drift_policy=drift_policy)
+        first = train_end + 7 * 24
+        out[f"{label}: warm false change"] = judge(first, warm=(train_end, first))["cause"] == "consumption_change"
+        for key, warm in (("10 %+warm ≤7 d", (at - 24, at + 24 * 7)), ("10 % ≤7 d", None)):
+            out[f"{label}: {key}"] = False
+            for k in range(1, 8):
+                v = judge(train_end + 24 * 3 + 24 * k, step=0.10, step_at=at, warm=warm)
+                if v["cause"] == "consumption_change" and (v["impact"] or {}).get("direction") == "up":
+                    out[f"{label}: {key}"] = True
+                    break
     return out
 
 
@@ -354,6 +416,17 @@ def warm_bias(process: str, runs: int = 40, threshold: float = 0.03) -> dict:
             f"over by > {threshold:.0%} warm": float(np.mean(warm_a > threshold))}
 
 
+def _run_all(task, jobs: list[tuple[str, int]], workers: int, started: float) -> list[dict]:
+    """``task(process, seed)`` for every job on ``workers`` processes, with progress on stderr."""
+    results = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for i, result in enumerate(pool.map(task, *zip(*jobs, strict=True), chunksize=1), 1):
+            results.append(result)
+            if i % 10 == 0 or i == len(jobs):
+                print(f"  {i}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=40, help="runs per process (the issue's figures: 300)")
@@ -364,7 +437,29 @@ def main() -> None:
                         help="print only the bound: the power of a test that knows the step and the noise")
     parser.add_argument("--warm-bias", action="store_true",
                         help="print only the default fit's own error in the warm-spell step week (noise-free)")
+    parser.add_argument("--decompose", action="store_true",
+                        help="print only the warm-step decomposition: fitted or true baseline, covered or every hour")
     args = parser.parse_args()
+    processes = PROCESSES if args.processes == "all" else tuple(args.processes.split(","))
+    unknown = sorted(set(processes) - set(PROCESSES))
+    if unknown:
+        parser.error(f"unknown process(es): {', '.join(unknown)}; choose from {', '.join(PROCESSES)}")
+    # A process's machines depend on the process alone, not on which others are run with it.
+    jobs = [(p, SEED + 1000 * PROCESSES.index(p) + r) for p in processes for r in range(args.runs)]
+    if args.decompose:
+        started = time.perf_counter()
+        results = _run_all(decompose, jobs, args.workers, started)
+        rows = []
+        for p in processes:
+            rs = [r for r in results if r["process"] == p]
+            for label, _, _ in DECOMPOSITION:
+                rows.append({"process": p, "baseline, hours judged": label, "runs": len(rs),
+                             **{key: _rate([r[f"{label}: {key}"] for r in rs])
+                                for key in ("warm false change", "10 %+warm ≤7 d", "10 % ≤7 d")}})
+        print_table(f"Warm-step decomposition ({args.runs} runs per process, {time.perf_counter() - started:.0f} s)",
+                    rows, list(rows[0]))
+        write_json(args.json, {"runs": args.runs, "rows": rows, "results": results, "machine": machine_info()})
+        return
     if args.warm_bias:
         rows = []
         for p in PROCESSES:
@@ -379,19 +474,8 @@ def main() -> None:
                     "kWh since the change as defined",
                     rows, list(rows[0]))
         return
-    processes = PROCESSES if args.processes == "all" else tuple(args.processes.split(","))
-    unknown = sorted(set(processes) - set(PROCESSES))
-    if unknown:
-        parser.error(f"unknown process(es): {', '.join(unknown)}; choose from {', '.join(PROCESSES)}")
-    # A process's machines depend on the process alone, not on which others are run with it.
-    jobs = [(p, SEED + 1000 * PROCESSES.index(p) + r) for p in processes for r in range(args.runs)]
     started = time.perf_counter()
-    results = []
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for i, result in enumerate(pool.map(run, *zip(*jobs, strict=True), chunksize=1), 1):
-            results.append(result)
-            if i % 10 == 0 or i == len(jobs):
-                print(f"  {i}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    results = _run_all(run, jobs, args.workers, started)
     rows = summarise(results)
     columns = list(rows[0])
     print_table(f"Drift detection on the product path ({args.runs} runs per process, "
