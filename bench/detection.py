@@ -50,6 +50,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -140,7 +141,7 @@ class TrueBaseline:
     the fitted pipeline in ``drift_judge``, so that what is left of a miss is the detector's
     information, not the baseline's error."""
 
-    named_steps = {"features": type("Drivers", (), {"drivers_": ["production_units", "outdoor_temp_c"]})()}
+    named_steps = {"features": SimpleNamespace(drivers_=["production_units", "outdoor_temp_c"])}
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         return true_load(df["production_units"].to_numpy(dtype=float), df["outdoor_temp_c"].to_numpy(dtype=float))
@@ -209,17 +210,37 @@ def product(process: str, seed: int, *, baseline: str = "fit",
     return m, train_end, check
 
 
+def _warm_week(judge, train_end: int) -> dict:
+    """The verdict on the first monitoring week with a +6 K spell over it and no change."""
+    first = train_end + 7 * 24
+    return judge(first, warm=(train_end, first))
+
+
+def _first_rise(judge, train_end: int, at: int, size: float, days: int, with_warm: bool) -> tuple[int, dict] | None:
+    """Daily checks of the latest 7 days after a step of ``size`` at hour ``at`` (with a +6 K
+    spell from a day before it when ``with_warm``): the first that names a consumption change
+    upwards, as (its end hour, its verdict), or ``None`` within ``days`` checks. The first checks
+    still hold training hours, which are counted and never judged."""
+    span = (at - 24, at + 24 * days) if with_warm else None
+    for k in range(1, days + 1):
+        end = train_end + 24 * 3 + 24 * k
+        v = judge(end, step=size, step_at=at, warm=span)
+        if v["cause"] == "consumption_change" and (v["impact"] or {}).get("direction") == "up":
+            return end, v
+    return None
+
+
 def run(process: str, seed: int) -> dict:
     """Every scenario of one run; returns plain figures."""
     m, train_end, judge = product(process, seed)
 
-    def check(end: int, **kw) -> dict:
-        v = judge(end, **kw)
+    def check_of(v: dict) -> dict:
         cp = v["consumption_change"]["change_point"]
         return {"severity": v["severity"], "cause": v["cause"],
-                "change_point": None if cp is None else pd.Timestamp(cp),
-                "kwh_since_change": (v["impact"] or {}).get("kwh_since_change"),
-                "direction": (v["impact"] or {}).get("direction")}
+                "change_point": None if cp is None else pd.Timestamp(cp)}
+
+    def check(end: int, **kw) -> dict:
+        return check_of(judge(end, **kw))
 
     out: dict = {"process": process, "seed": seed}
     first = train_end + 7 * 24
@@ -230,28 +251,24 @@ def run(process: str, seed: int) -> dict:
     out["daily_any"] = any(d["severity"] != "none" for d in daily)
     out["daily_causes"] = sorted({f"{d['cause']}:{d['severity']}" for d in daily if d["severity"] != "none"})
     out["daily_critical"] = any(d["severity"] == "critical" for d in daily)
-    warm = check(first, warm=(train_end, first))
+    warm = check_of(_warm_week(judge, train_end))
     out["warm_false_change"] = warm["cause"] == "consumption_change"
     out["warm_any"] = warm["severity"] != "none"
     out["warm_cause"] = warm["cause"]
 
     def step_case(size: float, days: int, with_warm: bool) -> dict:
         at = _step_start(seed)
-        warm_span = (at - 24, at + 24 * days) if with_warm else None
-        for k in range(1, days + 1):
-            # Daily checks of the latest 7 days; the first ones still hold training hours, which
-            # are counted and never judged.
-            lo_end = train_end + 24 * 3 + 24 * k
-            r = check(lo_end, step=size, step_at=at, warm=warm_span)
-            if r["cause"] == "consumption_change" and r["direction"] == "up":
-                truth_idx = np.arange(at, lo_end)
-                truth = float((size * true_load(m["production"][truth_idx],
-                                                m["temp"][truth_idx] + (6.0 if with_warm else 0.0))).sum())
-                cp_err = (r["change_point"] - m["ts"][at]).total_seconds() / 3600.0
-                kwh = r["kwh_since_change"]
-                return {"found": True, "delay_h": (lo_end - at), "cp_err_h": cp_err,
-                        "kwh_err": None if kwh is None else kwh / truth - 1.0}
-        return {"found": False}
+        hit = _first_rise(judge, train_end, at, size, days, with_warm)
+        if hit is None:
+            return {"found": False}
+        lo_end, r = hit
+        truth_idx = np.arange(at, lo_end)
+        truth = float((size * true_load(m["production"][truth_idx],
+                                        m["temp"][truth_idx] + (6.0 if with_warm else 0.0))).sum())
+        cp_err = (check_of(r)["change_point"] - m["ts"][at]).total_seconds() / 3600.0
+        kwh = (r["impact"] or {}).get("kwh_since_change")
+        return {"found": True, "delay_h": (lo_end - at), "cp_err_h": cp_err,
+                "kwh_err": None if kwh is None else kwh / truth - 1.0}
 
     out["step10"] = step_case(0.10, 7, False)
     out["step10_warm"] = step_case(0.10, 7, True)
@@ -272,16 +289,10 @@ def decompose(process: str, seed: int) -> dict:
     out: dict = {"process": process, "seed": seed}
     at = _step_start(seed)
     for label, baseline, drift_policy in DECOMPOSITION:
-        m, train_end, judge = product(process, seed, baseline=baseline, drift_policy=drift_policy)
-        first = train_end + 7 * 24
-        out[f"{label}: warm false change"] = judge(first, warm=(train_end, first))["cause"] == "consumption_change"
-        for key, warm in (("10 %+warm ≤7 d", (at - 24, at + 24 * 7)), ("10 % ≤7 d", None)):
-            out[f"{label}: {key}"] = False
-            for k in range(1, 8):
-                v = judge(train_end + 24 * 3 + 24 * k, step=0.10, step_at=at, warm=warm)
-                if v["cause"] == "consumption_change" and (v["impact"] or {}).get("direction") == "up":
-                    out[f"{label}: {key}"] = True
-                    break
+        _, train_end, judge = product(process, seed, baseline=baseline, drift_policy=drift_policy)
+        out[f"{label}: warm false change"] = _warm_week(judge, train_end)["cause"] == "consumption_change"
+        for key, with_warm in (("10 %+warm ≤7 d", True), ("10 % ≤7 d", False)):
+            out[f"{label}: {key}"] = _first_rise(judge, train_end, at, 0.10, 7, with_warm) is not None
     return out
 
 
@@ -396,18 +407,16 @@ def warm_bias(process: str, runs: int = 40, threshold: float = 0.03) -> dict:
     season barely reached, the baseline's own error there is of the order of the step, and no
     detector that trusts the baseline can tell them apart."""
     _setup()
-    from baselines.engine.fit import fit_baseline, predict
+    from baselines.engine.fit import predict
 
     cold, warm = [], []
     for r in range(runs):
         seed = SEED + 1000 * PROCESSES.index(process) + r
-        m = machine(process, seed)
-        train_end = TRAIN_DAYS * 24
-        fit = fit_baseline(_frame(m, 0, train_end))
+        m, _, fit, _ = _fitted(process, seed)
         at = _step_start(seed)
         for span, out in ((None, cold), ((at - 24, at + 168), warm)):
             frame = _frame(m, at, at + 168, warm=span)
-            truth = frame["energy_kwh"].to_numpy() - m["noise"][at:at + 168]
+            truth = true_load(frame["production_units"].to_numpy(), frame["outdoor_temp_c"].to_numpy())
             out.append(float((predict(fit.pipeline, frame) - truth).mean() / truth.mean()))
     cold_a, warm_a = np.array(cold), np.array(warm)
     return {"runs": runs, "sd cold": float(cold_a.std()), "sd warm": float(warm_a.std()),
