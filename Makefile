@@ -122,7 +122,7 @@ bench-drift: $(VENV)/.installed $(EVIDENTLY_PEER)/.installed
 
 bench-detection: $(VENV)/.installed
 	mkdir -p bench/out
-	$(PY) bench/detection.py --runs $${RUNS:-20} --json bench/out/detection.json
+	$(PY) bench/detection.py --runs $${RUNS:-20} --train-days $${TRAIN_DAYS:-75} --json bench/out/detection.json
 
 bench-accuracy: $(VENV)/.installed $(EEMETER_PEER)/.installed
 	mkdir -p bench/out

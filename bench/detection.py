@@ -34,6 +34,11 @@ load (:class:`TrueBaseline`), on the hours the product judges (densely covered t
 on every hour: how much of a step hidden by a warm week is the baseline's own error and how much
 the hours the coverage rule sets aside.
 
+``--train-days`` fits each machine on that many days (75 by default) before the same
+monitoring: its last 75 training days and its monitoring are the default run's, a longer training
+reaches further back into the same process, so the two tables are paired machine by machine and
+differ only in how much data the version and its noise model were fitted on.
+
 ``--oracle`` prints a bound instead: the power of one check by the best test that knows the
 step's start and size and the noise process exactly (Neyman-Pearson at the per-check rate). A
 target above it is out of reach for any detector at that false-alarm rate.
@@ -58,9 +63,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, machine_info, print_table, write_json  # noqa: E402
 
-TRAIN_DAYS = 75
+# Days of training before the monitoring (``--train-days`` changes it); the monitoring calendar
+# stays put (it starts on a Saturday, the steps fall on the Tuesday after), so a longer training
+# reaches further back and changes nothing but the amount of data the version is fitted on.
+DEFAULT_TRAIN_DAYS = 75
+TRAIN_DAYS = DEFAULT_TRAIN_DAYS
 MONITOR_DAYS = 45
-START = pd.Timestamp("2025-01-06", tz="UTC")
+MONITOR_START = pd.Timestamp("2025-03-22", tz="UTC")
 PROCESSES = ("ar1_0.5", "ar1_0.7", "ar1_0.9", "day_bias", "amplitude", "daytime_x2", "arma21")
 NOISE_SHARE = 0.08
 SEED = 20251202
@@ -113,11 +122,10 @@ def noise(process: str, rng: np.random.Generator, n: int, occupied: np.ndarray) 
     raise ValueError(process)
 
 
-def machine(process: str, seed: int) -> dict:
-    """One simulated machine: drivers, the load without noise, and the noise."""
-    rng = np.random.default_rng(seed)
-    n = (TRAIN_DAYS + MONITOR_DAYS) * 24
-    ts = START + pd.to_timedelta(np.arange(n), unit="h")
+def _draw(process: str, rng: np.random.Generator, ts: pd.DatetimeIndex, scale: float | None = None) -> dict:
+    """Drivers, load and noise over the hours ``ts`` (starting at midnight); the noise in kWh is
+    the process times ``NOISE_SHARE`` of ``scale``, by default the mean load of these hours."""
+    n = ts.size
     hour = ts.hour.to_numpy()
     weekday = ts.day_of_week.to_numpy() < 5
     occupied = weekday & (hour >= 6) & (hour < 18)
@@ -126,9 +134,31 @@ def machine(process: str, seed: int) -> dict:
     temp = 6.0 + 0.0 * day + 4.0 * np.sin(2 * np.pi * (hour - 9) / 24) + weather
     production = np.where(occupied, 50.0 + 10.0 * rng.standard_normal(n), 0.0).clip(0)
     load = true_load(production, temp)
-    e = noise(process, rng, n, occupied) * NOISE_SHARE * load.mean()
+    scale = float(load.mean()) if scale is None else scale
+    e = noise(process, rng, n, occupied) * NOISE_SHARE * scale
     return {"ts": ts, "temp": temp, "production": production, "operating_hours": occupied.astype(float),
-            "load": load, "noise": e, "occupied": occupied, "rng": rng}
+            "load": load, "noise": e, "occupied": occupied, "rng": rng, "noise_scale": NOISE_SHARE * scale}
+
+
+def machine(process: str, seed: int) -> dict:
+    """One simulated machine: drivers, the load without noise, and the noise.
+
+    Its last ``DEFAULT_TRAIN_DAYS`` of training and its monitoring are the same whatever
+    ``TRAIN_DAYS`` is, so runs with different training lengths are paired: a shorter training
+    drops the earliest days, a longer one has more days drawn before them from the same process
+    (their own random stream, the same noise scale; the processes restart at the junction)."""
+    hours = lambda start, days: start + pd.to_timedelta(np.arange(days * 24), unit="h")  # noqa: E731
+    start = MONITOR_START - pd.Timedelta(days=DEFAULT_TRAIN_DAYS)
+    m = _draw(process, np.random.default_rng(seed), hours(start, DEFAULT_TRAIN_DAYS + MONITOR_DAYS))
+    extra = TRAIN_DAYS - DEFAULT_TRAIN_DAYS
+    if extra < 0:
+        return {k: v if k in ("rng", "noise_scale") else v[-24 * extra:] for k, v in m.items()}
+    if extra > 0:
+        before = _draw(process, np.random.default_rng([seed, extra]), hours(start - pd.Timedelta(days=extra), extra),
+                       scale=m["noise_scale"] / NOISE_SHARE)
+        m = {k: v if k in ("rng", "noise_scale") else
+             (before[k].append(v) if k == "ts" else np.concatenate([before[k], v])) for k, v in m.items()}
+    return m
 
 
 def true_load(production: np.ndarray, temp: np.ndarray) -> np.ndarray:
@@ -339,7 +369,7 @@ def oracle(process: str, seed: int = SEED, alpha: float = 0.005) -> dict:
                              ("7.5 % step, 14th daily check", 0.075, 0)):
         lo = start + 12 - pre
         idx = np.arange(lo, lo + 168)
-        cov = process_covariance(process, m["occupied"][idx]) * (NOISE_SHARE * m["load"].mean()) ** 2
+        cov = process_covariance(process, m["occupied"][idx]) * m["noise_scale"] ** 2
         signal = size * m["load"][idx] * (idx >= start + 12)
         d = math.sqrt(float(signal @ np.linalg.solve(cov, signal)))
         out[label] = float(norm.cdf(d - norm.ppf(1.0 - alpha)))
@@ -425,10 +455,19 @@ def warm_bias(process: str, runs: int = 40, threshold: float = 0.03) -> dict:
             f"over by > {threshold:.0%} warm": float(np.mean(warm_a > threshold))}
 
 
+def set_train_days(days: int) -> None:
+    """Fit every machine on ``days`` days of training before the same monitoring calendar."""
+    global TRAIN_DAYS
+    if days < 28:
+        raise ValueError("at least 28 training days")
+    TRAIN_DAYS = days
+    _fitted.cache_clear()
+
+
 def _run_all(task, jobs: list[tuple[str, int]], workers: int, started: float) -> list[dict]:
     """``task(process, seed)`` for every job on ``workers`` processes, with progress on stderr."""
     results = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=set_train_days, initargs=(TRAIN_DAYS,)) as pool:
         for i, result in enumerate(pool.map(task, *zip(*jobs, strict=True), chunksize=1), 1):
             results.append(result)
             if i % 10 == 0 or i == len(jobs):
@@ -442,6 +481,8 @@ def main() -> None:
     parser.add_argument("--processes", default="all", help="comma-separated subset of " + ", ".join(PROCESSES))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--train-days", type=int, default=TRAIN_DAYS,
+                        help=f"days each machine is trained on before the same monitoring (default {TRAIN_DAYS})")
     parser.add_argument("--oracle", action="store_true",
                         help="print only the bound: the power of a test that knows the step and the noise")
     parser.add_argument("--warm-bias", action="store_true",
@@ -449,6 +490,9 @@ def main() -> None:
     parser.add_argument("--decompose", action="store_true",
                         help="print only the warm-step decomposition: fitted or true baseline, covered or every hour")
     args = parser.parse_args()
+    if args.train_days < 28:
+        parser.error("--train-days: at least 28")
+    set_train_days(args.train_days)
     processes = PROCESSES if args.processes == "all" else tuple(args.processes.split(","))
     unknown = sorted(set(processes) - set(PROCESSES))
     if unknown:
@@ -465,9 +509,10 @@ def main() -> None:
                 rows.append({"process": p, "baseline, hours judged": label, "runs": len(rs),
                              **{key: _rate([r[f"{label}: {key}"] for r in rs])
                                 for key in ("warm false change", "10 %+warm ≤7 d", "10 % ≤7 d")}})
-        print_table(f"Warm-step decomposition ({args.runs} runs per process, {time.perf_counter() - started:.0f} s)",
-                    rows, list(rows[0]))
-        write_json(args.json, {"runs": args.runs, "rows": rows, "results": results, "machine": machine_info()})
+        print_table(f"Warm-step decomposition ({args.runs} runs per process, {TRAIN_DAYS} training days, "
+                    f"{time.perf_counter() - started:.0f} s)", rows, list(rows[0]))
+        write_json(args.json, {"runs": args.runs, "train_days": TRAIN_DAYS, "rows": rows, "results": results,
+                               "machine": machine_info()})
         return
     if args.warm_bias:
         rows = []
@@ -487,9 +532,10 @@ def main() -> None:
     results = _run_all(run, jobs, args.workers, started)
     rows = summarise(results)
     columns = list(rows[0])
-    print_table(f"Drift detection on the product path ({args.runs} runs per process, "
+    print_table(f"Drift detection on the product path ({args.runs} runs per process, {TRAIN_DAYS} training days, "
                 f"{time.perf_counter() - started:.0f} s)", rows, columns)
-    write_json(args.json, {"runs": args.runs, "rows": rows, "results": results, "machine": machine_info()})
+    write_json(args.json, {"runs": args.runs, "train_days": TRAIN_DAYS, "rows": rows, "results": results,
+                           "machine": machine_info()})
 
 
 if __name__ == "__main__":

@@ -89,3 +89,50 @@ def test_the_true_baseline_of_the_decomposition_predicts_the_simulated_load_exac
     frame = bench._frame(m, 100, 268, warm=(150, 200))
     residuals = frame["energy_kwh"].to_numpy() - bench.TrueBaseline().predict(frame)
     assert abs(residuals - m["noise"][100:268]).max() < 1e-9
+
+
+def test_a_longer_training_keeps_the_monitoring_of_the_same_machine():
+    # --train-days pairs its runs with the default ones: the last 75 training days and the
+    # monitoring (drivers, load, noise, the step's hour) are the default machine's, a longer
+    # training only reaches further back.
+    bench = _bench()
+    default, at = bench.machine("day_bias", 20253210), bench._step_start(20253210)
+    bench.set_train_days(365)
+    longer, at_longer = bench.machine("day_bias", 20253210), bench._step_start(20253210)
+    tail = (75 + bench.MONITOR_DAYS) * 24
+    assert len(longer["ts"]) == (365 + bench.MONITOR_DAYS) * 24
+    for key in ("ts", "temp", "production", "load", "noise", "occupied"):
+        assert (longer[key][-tail:] == default[key]).all(), key
+    assert longer["ts"][at_longer] == default["ts"][at]
+    assert longer["ts"][365 * 24] == default["ts"][75 * 24] == bench.MONITOR_START
+    assert longer["noise_scale"] == default["noise_scale"]
+    bench.set_train_days(40)
+    shorter = bench.machine("day_bias", 20253210)
+    assert (shorter["noise"] == default["noise"][35 * 24:]).all()
+    with pytest.raises(ValueError):
+        bench.set_train_days(20)
+
+
+def test_a_year_of_training_pins_the_day_level_scale_down():
+    # The day-level scale is stored at the upper end of its interval (structure.DAY_SD_CONFIDENCE):
+    # a few dozen days of a bias carried from day to day (AR 0.8) say little about its size or its
+    # persistence. On the same eight day-level-bias machines (their monitoring unchanged), a year
+    # of training stores every scale at or a little above the simulated 0.548 (sqrt(0.3) of the
+    # noise scale); 75 days scatter it (0.46-1.76 here: one machine's persistence read as 0.99).
+    bench = _bench()
+    bench._setup()
+    from performance.drift.decision import noise_model
+
+    def stored(days):
+        bench.set_train_days(days)
+        ratios = []
+        for seed in range(20254000, 20254008):
+            m, _, _, reference = bench._fitted("day_bias", seed)
+            ratios.append(noise_model(reference)["day_sd"] / m["noise_scale"])
+        return sorted(ratios)
+
+    short, year = stored(75), stored(365)
+    assert all(0.548 <= r <= 0.548 * 1.45 for r in year)
+    assert max(short) > 2 * max(year)
+    assert min(short) < 0.548
+    assert year[4] < short[4]
