@@ -68,6 +68,7 @@ from _common import ROOT, machine_info, print_table, write_json  # noqa: E402
 # reaches further back and changes nothing but the amount of data the version is fitted on.
 DEFAULT_TRAIN_DAYS = 75
 TRAIN_DAYS = DEFAULT_TRAIN_DAYS
+MIN_TRAIN_DAYS = 28
 MONITOR_DAYS = 45
 MONITOR_START = pd.Timestamp("2025-03-22", tz="UTC")
 PROCESSES = ("ar1_0.5", "ar1_0.7", "ar1_0.9", "day_bias", "amplitude", "daytime_x2", "arma21")
@@ -458,8 +459,8 @@ def warm_bias(process: str, runs: int = 40, threshold: float = 0.03) -> dict:
 def set_train_days(days: int) -> None:
     """Fit every machine on ``days`` days of training before the same monitoring calendar."""
     global TRAIN_DAYS
-    if days < 28:
-        raise ValueError("at least 28 training days")
+    if days < MIN_TRAIN_DAYS:
+        raise ValueError(f"at least {MIN_TRAIN_DAYS} training days")
     TRAIN_DAYS = days
     _fitted.cache_clear()
 
@@ -490,9 +491,10 @@ def main() -> None:
     parser.add_argument("--decompose", action="store_true",
                         help="print only the warm-step decomposition: fitted or true baseline, covered or every hour")
     args = parser.parse_args()
-    if args.train_days < 28:
-        parser.error("--train-days: at least 28")
-    set_train_days(args.train_days)
+    try:
+        set_train_days(args.train_days)
+    except ValueError as exc:
+        parser.error(f"--train-days: {exc}")
     processes = PROCESSES if args.processes == "all" else tuple(args.processes.split(","))
     unknown = sorted(set(processes) - set(PROCESSES))
     if unknown:
